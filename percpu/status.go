@@ -1,0 +1,95 @@
+package percpu
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gorseq/rseq/rseqabi"
+	"github.com/gorseq/rseq/rseqabi/libc"
+)
+
+// ProcessStatus describes how this process uses rseq. It is fixed at package
+// initialisation, apart from the thread count.
+type ProcessStatus struct {
+	Mode Mode
+	// FastPath is true when per-CPU operations run as rseq critical
+	// sections; false means every structure uses its fallback.
+	FastPath bool
+	// Reason says why Mode is ModeNone or FastPath is false ("" otherwise).
+	Reason   string
+	Features rseqabi.Features
+	Libc     libc.Info
+	// Slots is the number of per-CPU slots in every structure: the
+	// possible CPUs, not runtime.NumCPU.
+	Slots int
+	// Index is the area field per-CPU data is indexed by: "mm_cid" or "cpu_id".
+	Index string
+	// FenceErr is nil when rseq fences (membarrier) are available; Counter
+	// then resets without stopping writers.
+	FenceErr error
+	// Threads is the number of threads the library has registered or
+	// found stray.
+	Threads int
+}
+
+// Status reports how this process uses rseq.
+func Status() ProcessStatus {
+	threads.Lock()
+	n := len(threads.byTID)
+	threads.Unlock()
+	idx := "cpu_id"
+	if proc.useMMCID {
+		idx = "mm_cid"
+	}
+	return ProcessStatus{
+		Mode: proc.mode, FastPath: proc.fastPath, Reason: proc.reason,
+		Features: proc.features, Libc: proc.libc, Slots: proc.slots, Index: idx,
+		FenceErr: proc.fenceErr, Threads: n,
+	}
+}
+
+func (s ProcessStatus) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mode %s, fast path %v", s.Mode, s.FastPath)
+	if s.Reason != "" {
+		fmt.Fprintf(&b, " (%s)", s.Reason)
+	}
+	fmt.Fprintf(&b, "; %d slots indexed by %s; kernel %v", s.Slots, s.Index, s.Features)
+	if s.FenceErr != nil {
+		fmt.Fprintf(&b, "; no rseq fence: %v", s.FenceErr)
+	}
+	return b.String()
+}
+
+// ThreadInfo describes one thread the library knows.
+type ThreadInfo struct {
+	TID  int
+	Mode Mode // who owns the registration the thread uses
+	// Registered is true when the thread has a usable area.
+	Registered bool
+	// Pins is the number of active Pins; Persistent is true while the
+	// library holds its own reference (until Release).
+	Pins       int
+	Persistent bool
+	CPU        int   // cpu_id when last read, -1 if unregistered
+	Err        error // why registration failed (a "stray" thread)
+}
+
+// Threads lists the threads the library has registered or found stray,
+// ordered by thread id. Threads that exited are dropped lazily.
+func Threads() []ThreadInfo {
+	threads.Lock()
+	defer threads.Unlock()
+	out := make([]ThreadInfo, 0, len(threads.byTID))
+	for _, st := range threads.byTID {
+		ti := ThreadInfo{TID: st.tid, Mode: proc.mode, Registered: st.err == nil && st.area != nil,
+			Pins: st.pins, Persistent: st.persistent, CPU: -1, Err: st.err}
+		if ti.Registered {
+			ti.CPU = int(int32(loadUint32(&st.area.CPUID)))
+		}
+		out = append(out, ti)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TID < out[j].TID })
+	return out
+}

@@ -1,0 +1,193 @@
+package percpu
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/gorseq/rseq/rseqabi"
+)
+
+func TestStatus(t *testing.T) {
+	s := Status()
+	t.Logf("%v", s)
+	if s.Slots < runtime.NumCPU() {
+		t.Errorf("Slots %d < NumCPU %d", s.Slots, runtime.NumCPU())
+	}
+	want := ModeSelf
+	switch {
+	case !haveAsm:
+		want = ModeNone
+	case s.Libc.GlibcRegisters():
+		want = ModeLibc
+	case s.Libc.Cgo:
+		want = ModeShared
+	}
+	if s.Mode != want && s.Mode != ModeNone {
+		t.Errorf("mode %v, want %v", s.Mode, want)
+	}
+	if s.Mode == ModeNone && s.Reason == "" {
+		t.Error("ModeNone without a reason")
+	}
+	if os.Getenv("GORSEQ_EXPECT_MODE") != "" && s.Mode.String() != os.Getenv("GORSEQ_EXPECT_MODE") {
+		t.Errorf("mode %v, GORSEQ_EXPECT_MODE=%s", s.Mode, os.Getenv("GORSEQ_EXPECT_MODE"))
+	}
+}
+
+func skipIfNone(t *testing.T) {
+	t.Helper()
+	if proc.mode == ModeNone {
+		t.Skipf("rseq unavailable: %s", proc.reason)
+	}
+}
+
+func TestPinReadsCPU(t *testing.T) {
+	th := Pin()
+	defer th.Unpin()
+	cpu, node := getcpu()
+	if got := th.CPU(); got != cpu && got < 0 {
+		t.Errorf("CPU() = %d, getcpu = %d", got, cpu)
+	}
+	if proc.mode == ModeNone {
+		if th.Err() == nil {
+			t.Error("Pin in ModeNone without Err")
+		}
+		return
+	}
+	if th.Err() != nil {
+		t.Fatal(th.Err())
+	}
+	if th.Area() == nil || currentArea() != (unsafeArea(th.Area())) {
+		t.Errorf("Area %p, ops would use %p", th.Area(), currentArea())
+	}
+	if proc.features.HasNodeID() && th.NodeID() != node {
+		t.Errorf("NodeID %d, getcpu node %d", th.NodeID(), node)
+	}
+	if proc.features.HasMMCID() {
+		if id := th.MMCID(); id < 0 || id >= proc.slots {
+			t.Errorf("MMCID %d outside [0,%d)", id, proc.slots)
+		}
+	} else if th.MMCID() != -1 {
+		t.Errorf("MMCID %d without kernel support", th.MMCID())
+	}
+}
+
+// TestThreadReusedByAnotherGoroutine: a goroutine registers, unlocks, and a
+// later goroutine on the same thread must find the registration (registering
+// a new area there would fail with EINVAL: the bug of an earlier attempt).
+func TestThreadReusedByAnotherGoroutine(t *testing.T) {
+	skipIfNone(t)
+	tids := make(map[int]int)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			th := Pin()
+			defer th.Unpin()
+			if th.Err() != nil {
+				t.Error(th.Err())
+				return
+			}
+			mu.Lock()
+			tids[th.st.tid]++
+			mu.Unlock()
+			runtime.Gosched()
+		}()
+	}
+	wg.Wait()
+	reused := 0
+	for _, n := range tids {
+		if n > 1 {
+			reused++
+		}
+	}
+	if reused == 0 {
+		t.Errorf("no thread ran two goroutines (%d threads): the test did not exercise reuse", len(tids))
+	}
+}
+
+func TestReleaseAndReregister(t *testing.T) {
+	skipIfNone(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // thread exits with the goroutine
+		th := Pin()
+		if th.Err() != nil {
+			t.Error(th.Err())
+			return
+		}
+		area := th.Area()
+		if err := Release(); proc.mode != ModeLibc && !errors.Is(err, ErrPinned) {
+			t.Errorf("Release while pinned = %v, want ErrPinned", err)
+		} else if proc.mode == ModeLibc && err != nil {
+			t.Errorf("Release in ModeLibc = %v, want nil (nothing of ours to release)", err)
+		}
+		if int32(area.CPUID) < 0 {
+			t.Error("released while pinned")
+		}
+		th.Unpin() // last reference
+		switch proc.mode {
+		case ModeSelf, ModeShared:
+			if area.CPUID != rseqabi.CPUIDUninitialized {
+				t.Errorf("after the last Unpin cpu_id = %d, want unregistered", int32(area.CPUID))
+			}
+		case ModeLibc:
+			if int32(area.CPUID) < 0 {
+				t.Error("glibc's registration was undone")
+			}
+		}
+		th = Pin() // registers again
+		if th.Err() != nil || int32(th.Area().CPUID) < 0 {
+			t.Errorf("re-register: %v", th.Err())
+		}
+		th.Unpin()
+		if err := Release(); err != nil {
+			t.Errorf("Release: %v", err)
+		}
+		if err := Release(); err != nil {
+			t.Errorf("second Release: %v", err)
+		}
+	}()
+	<-done
+}
+
+// TestThreadsExitWhileRegistered: goroutines that exit locked take their
+// registered threads with them; the library must reclaim their records and
+// keep working.
+func TestThreadsExitWhileRegistered(t *testing.T) {
+	skipIfNone(t)
+	for round := 0; round < 4; round++ {
+		var wg sync.WaitGroup
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runtime.LockOSThread() // never unlocked: the thread exits
+				if !registerThisThread() && proc.fastPath {
+					t.Error("registration failed")
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	threads.Lock()
+	reclaimDeadLocked()
+	n := len(threads.byTID)
+	threads.Unlock()
+	if n > 2*runtime.GOMAXPROCS(0)+20 {
+		t.Errorf("%d thread states left after their threads exited", n)
+	}
+	th := Pin()
+	defer th.Unpin()
+	if th.Err() != nil {
+		t.Fatal(th.Err())
+	}
+}
+
+func unsafeArea(a *rseqabi.Area) unsafe.Pointer { return unsafe.Pointer(a) }

@@ -1,0 +1,14 @@
+//go:build !linux || !(amd64 || arm64) || purego
+
+package percpu
+
+import "unsafe"
+
+// haveAsm is false: no critical sections, every structure uses its fallback.
+const haveAsm = false
+
+func readThreadWord() uintptr        { return 0 }
+func writeThreadWord(unsafe.Pointer) {}
+func currentArea() unsafe.Pointer    { return nil }
+func readThreadWordMinus8() uintptr  { return 0 }
+func getg() unsafe.Pointer           { return nil }
