@@ -1,0 +1,7 @@
+package main
+
+import "time"
+
+// runDemo counts on every CPU for d and prints the per-CPU totals (filled in
+// with percpu.Counter).
+func runDemo(d time.Duration) {}
