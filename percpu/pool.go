@@ -1,0 +1,314 @@
+package percpu
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Pool is a bounded set of reusable *T objects with a per-CPU cache in front
+// of a shared overflow level, in the spirit of tcmalloc's per-CPU slabs.
+//
+// Get and Put on the fast path are each one or two rseq critical sections on
+// the calling CPU's cache: no lock, no atomic read-modify-write, no
+// runtime.LockOSThread. Where the fast path is off (Status().FastPath false,
+// the purego tag, other platforms) the caches are per-P stacks touched only
+// while the goroutine is pinned to its P, as in sync.Pool. A thread whose
+// rseq registration failed ("stray") uses the locked shared level only.
+//
+// Unlike sync.Pool, pooled objects survive garbage collection: the pool
+// keeps what it holds until Get takes it or Trim drops it. Memory is bounded
+// instead: the pool holds at most Cap objects, and Put drops (leaves to the
+// garbage collector) any object that finds every level full. Get and Put
+// allocate nothing once the pool's storage exists (the first use, and the
+// first use after Trim, allocate it).
+//
+// Garbage collector safety. The per-CPU caches hold no pointers: they are
+// stacks of uint32 indices into entries, a []*T the pool owns and only Go
+// code writes, so every pointer store has its write barrier and every pooled
+// object is reachable from entries (or from the shared level, a []*T).
+// Assembly only moves indices and loads a pointer out of entries inside
+// Get's critical section, which is no different for the collector from a Go
+// load. Every entry index is at any moment in exactly one place (one CPU's
+// stack of full entries, one CPU's stack of free entries, the spare list, or
+// held by one goroutine between two critical sections), so an index on a
+// full stack always names an entry that holds a pooled object. After Get, the
+// entry may keep a stale reference to the object it handed out until a later
+// Put reuses the entry; such references count towards Cap's bound and Trim
+// clears them.
+//
+// The zero Pool is ready to use: its caches are allocated by the first Get
+// or Put from PerCPU and Shared. A Pool must not be copied after first use.
+type Pool[T any] struct {
+	// New, if not nil, makes an object when Get finds the pool empty.
+	New func() *T
+
+	// PerCPU is the number of objects each CPU's cache holds (each P's
+	// cache on the fallback). 0 means DefaultPerCPU; values above
+	// MaxPerCPU are clamped. Read when the pool allocates its storage (the
+	// first use and the first use after Trim).
+	PerCPU int
+
+	// Shared is the number of objects the shared overflow level holds. 0
+	// means PerCPU times the number of per-CPU slots; a negative value
+	// means no shared level. Read with PerCPU.
+	Shared int
+
+	mu    sync.Mutex // serialises allocation of the storage and Trim
+	state atomic.Pointer[poolState[T]]
+}
+
+// Bounds of Pool.PerCPU.
+const (
+	DefaultPerCPU = 32
+	MaxPerCPU     = 1 << 16
+)
+
+// Get removes an object from the pool and returns it with true. If the pool
+// is empty it returns New() (ok is true when New returned non-nil) or, if New
+// is nil, (nil, false). The caller owns the object until it Puts it back.
+//
+// Get's effects happen before the object is returned: everything the
+// goroutine that Put the object wrote to it before Put is visible to the
+// goroutine that Gets it.
+func (p *Pool[T]) Get() (*T, bool) {
+	if x := p.storage().get(); x != nil {
+		return x, true
+	}
+	if p.New != nil {
+		x := p.New()
+		return x, x != nil
+	}
+	return nil, false
+}
+
+// Put adds x to the pool. Put(nil) does nothing. If every level of the pool
+// is full, x is dropped and left to the garbage collector. The caller must
+// not use x after Put.
+func (p *Pool[T]) Put(x *T) {
+	if x != nil {
+		p.storage().put(x)
+	}
+}
+
+// Cap returns the most objects the pool can hold (per-CPU caches plus the
+// shared level), with its current storage; it allocates the storage if the
+// pool has none.
+func (p *Pool[T]) Cap() int {
+	s := p.storage()
+	return s.slots*s.perCPU + s.sharedCap
+}
+
+// Trim drops every object the pool holds, stale references included, and
+// frees its storage; the next Get or Put allocates fresh storage (reading
+// PerCPU and Shared again). A Get or Put running concurrently with Trim may
+// still act on the old storage: such a Get may return an object from it, and
+// such a Put may drop its object. Use Trim where sync.Pool would have let a
+// garbage collection cycle empty the pool.
+func (p *Pool[T]) Trim() {
+	p.mu.Lock()
+	p.state.Store(nil)
+	p.mu.Unlock()
+}
+
+// storage returns the pool's current storage, allocating it if needed.
+func (p *Pool[T]) storage() *poolState[T] {
+	if s := p.state.Load(); s != nil {
+		return s
+	}
+	return p.allocState()
+}
+
+func (p *Pool[T]) allocState() *poolState[T] {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.state.Load(); s != nil {
+		return s
+	}
+	s := newPoolState[T](p.PerCPU, p.Shared)
+	p.state.Store(s)
+	return s
+}
+
+// poolState is one generation of a Pool's storage. Trim replaces it; an
+// operation that loaded the old one finishes on it and what it leaves there
+// becomes garbage.
+type poolState[T any] struct {
+	perCPU int // capacity of one CPU's (or P's) cache
+	slots  int // number of per-CPU caches (fast path) or P caches (fallback)
+
+	// Fast path (slab != nil): per-CPU slabs of entry indices. See
+	// pool_fast.go.
+	fast poolFast[T]
+
+	// Fallback (shards != nil): one cache per P, indexed by the P id the
+	// goroutine is pinned to.
+	shards []poolShard[T]
+
+	// The shared level, and the spare entry indices of the fast path.
+	mu        sync.Mutex
+	shared    []*T // len <= sharedCap, preallocated
+	sharedCap int
+}
+
+func newPoolState[T any](perCPU, shared int) *poolState[T] {
+	if perCPU <= 0 {
+		perCPU = DefaultPerCPU
+	}
+	perCPU = min(perCPU, MaxPerCPU)
+	s := &poolState[T]{perCPU: perCPU}
+	if proc.fastPath && s.fast.init(proc.slots, perCPU) {
+		s.slots = proc.slots
+	} else {
+		s.slots = fallbackSlots()
+		s.shards = make([]poolShard[T], s.slots)
+		for i := range s.shards {
+			s.shards[i].buf = make([]*T, perCPU)
+		}
+	}
+	switch {
+	case shared == 0:
+		s.sharedCap = perCPU * s.slots
+	case shared > 0:
+		s.sharedCap = shared
+	}
+	s.shared = make([]*T, 0, s.sharedCap)
+	return s
+}
+
+func (s *poolState[T]) get() *T {
+	if s.shards == nil {
+		if x, done := s.fast.get(); done {
+			return x
+		}
+	} else if x := s.shardGet(); x != nil {
+		return x
+	}
+	return s.sharedGet()
+}
+
+// put adds x to the state and reports whether it kept it (false: dropped).
+func (s *poolState[T]) put(x *T) bool {
+	if s.shards == nil {
+		if s.fast.put(s, x) {
+			return true
+		}
+	} else if s.shardPut(x) {
+		return true
+	}
+	return s.sharedPut(x)
+}
+
+// sharedGet pops an object from the shared level, or returns nil.
+func (s *poolState[T]) sharedGet() *T {
+	if s.sharedCap == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	var x *T
+	if n := len(s.shared); n > 0 {
+		x = s.shared[n-1]
+		s.shared[n-1] = nil
+		s.shared = s.shared[:n-1]
+	}
+	s.mu.Unlock()
+	return x
+}
+
+// sharedPut pushes x on the shared level if it has room and reports whether
+// it did; otherwise x is dropped.
+func (s *poolState[T]) sharedPut(x *T) bool {
+	if s.sharedCap == 0 {
+		return false
+	}
+	s.mu.Lock()
+	ok := len(s.shared) < s.sharedCap
+	if ok {
+		s.shared = append(s.shared, x)
+	}
+	s.mu.Unlock()
+	return ok
+}
+
+// poolShard is one P's cache on the fallback. Outside race builds it is
+// touched only by a goroutine pinned to that P (runtime.procPin disables
+// preemption, as sync.Pool's per-P private slot relies on), so it needs no
+// lock; race builds take mu instead, so the race detector sees the ordering.
+type poolShard[T any] struct {
+	buf []*T // the stack: buf[:n] are pooled objects, buf[n:] nil
+	n   int
+	mu  sync.Mutex // race builds only
+	_   [128 - (unsafe.Sizeof([]*T{})+unsafe.Sizeof(int(0))+unsafe.Sizeof(sync.Mutex{}))%128]byte
+}
+
+// fallbackSlots is the number of P caches a fallback pool gets: one per P at
+// allocation time. A goroutine on a P beyond them (GOMAXPROCS raised later)
+// uses the shared level.
+func fallbackSlots() int {
+	return max(runtime.GOMAXPROCS(0), 1)
+}
+
+func (s *poolState[T]) shardGet() *T {
+	if raceEnabled {
+		id := shardHint()
+		if id >= len(s.shards) {
+			return nil
+		}
+		sh := &s.shards[id]
+		sh.mu.Lock()
+		x := sh.pop()
+		sh.mu.Unlock()
+		return x
+	}
+	id := runtime_procPin()
+	var x *T
+	if id < len(s.shards) {
+		x = s.shards[id].pop()
+	}
+	runtime_procUnpin()
+	return x
+}
+
+func (s *poolState[T]) shardPut(x *T) bool {
+	if raceEnabled {
+		id := shardHint()
+		if id >= len(s.shards) {
+			return false
+		}
+		sh := &s.shards[id]
+		sh.mu.Lock()
+		ok := sh.push(x)
+		sh.mu.Unlock()
+		return ok
+	}
+	id := runtime_procPin()
+	ok := false
+	if id < len(s.shards) {
+		ok = s.shards[id].push(x)
+	}
+	runtime_procUnpin()
+	return ok
+}
+
+func (sh *poolShard[T]) pop() *T {
+	n := sh.n
+	if n == 0 {
+		return nil
+	}
+	n--
+	x := sh.buf[n]
+	sh.buf[n] = nil
+	sh.n = n
+	return x
+}
+
+func (sh *poolShard[T]) push(x *T) bool {
+	n := sh.n
+	if n >= len(sh.buf) {
+		return false
+	}
+	sh.buf[n] = x
+	sh.n = n + 1
+	return true
+}
