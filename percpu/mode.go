@@ -147,6 +147,7 @@ func decide(info libc.Info) process {
 	}
 	proc = p // registerThread reads proc
 	if _, err := registerThread(); err != nil {
+		forgetProbe()
 		return none("registration of the first thread failed: %v", err)
 	}
 	// Registration works; the per-CPU operations also need their
@@ -192,4 +193,17 @@ func currentM() unsafe.Pointer {
 		return nil
 	}
 	return *(*unsafe.Pointer)(unsafe.Add(g, gMOffset))
+}
+
+// forgetProbe undoes what a failed probe registration left behind, so that
+// the process is cleanly in ModeNone.
+func forgetProbe() {
+	threads.Lock()
+	defer threads.Unlock()
+	for _, st := range threads.byTID {
+		forgetLocked(st)
+	}
+	if proc.mode == ModeSelf {
+		writeThreadWord(nil)
+	}
 }

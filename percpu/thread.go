@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"github.com/gorseq/rseq/rseqabi"
@@ -104,6 +105,10 @@ func registerThread() (*threadState, error) {
 	case ModeShared:
 		st.area = (*rseqabi.Area)(libc.LegacyArea())
 		if err := libc.LegacyRegister(proc.regLen, rseqabi.Signature); err != nil {
+			var errno syscall.Errno
+			if errors.As(err, &errno) {
+				err = &rseqabi.Error{Op: "register", Errno: errno}
+			}
 			st.err = fmt.Errorf("percpu: legacy rseq registration of thread %d: %w", tid, err)
 		} else {
 			st.persistent = true
