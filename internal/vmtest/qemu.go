@@ -1,0 +1,145 @@
+package vmtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Machine describes the virtual machine to boot.
+type Machine struct {
+	Arch    string // "arm64" or "amd64"
+	Kernel  string // kernel image (Debian's vmlinuz)
+	Initrd  string // uncompressed newc cpio
+	SMP     int    // vCPUs (0: 4)
+	MemMB   int    // memory (0: 1024)
+	CPU     string // qemu -cpu ("": cortex-a57 on arm64, max on amd64)
+	Append  string // extra kernel command line
+	Timeout time.Duration
+}
+
+// Command returns the qemu command line for m. TCG only: KVM is not usable
+// on the machines this runs on, and TCG gives the same results everywhere.
+func (m Machine) Command() (string, []string, error) {
+	smp, mem := m.SMP, m.MemMB
+	if smp <= 0 {
+		smp = 4
+	}
+	if mem <= 0 {
+		mem = 1024
+	}
+	var bin, console, cpu string
+	var args []string
+	switch m.Arch {
+	case "arm64":
+		bin, console, cpu = "qemu-system-aarch64", "ttyAMA0", "cortex-a57"
+		args = []string{"-M", "virt"}
+	case "amd64":
+		bin, console, cpu = "qemu-system-x86_64", "ttyS0", "max"
+	default:
+		return "", nil, fmt.Errorf("vmtest: unsupported arch %q", m.Arch)
+	}
+	if m.CPU != "" {
+		cpu = m.CPU
+	}
+	cmdline := "console=" + console + " rdinit=/init quiet panic=-1"
+	if m.Append != "" {
+		cmdline += " " + m.Append
+	}
+	args = append(args,
+		"-accel", "tcg",
+		"-cpu", cpu,
+		"-smp", strconv.Itoa(smp),
+		"-m", strconv.Itoa(mem),
+		"-nographic", "-monitor", "none", "-serial", "stdio",
+		"-no-reboot",
+		"-nic", "none", // no network, and no iPXE option ROM to wait for
+		"-kernel", m.Kernel,
+		"-initrd", m.Initrd,
+		"-append", cmdline)
+	return bin, args, nil
+}
+
+// Outcome is what one boot produced.
+type Outcome struct {
+	Results []Result
+	Done    bool // the final line was seen
+	Failed  int  // from the final line
+	Elapsed time.Duration
+}
+
+// OK reports whether every run passed and the init finished.
+func (o Outcome) OK() bool {
+	if !o.Done || o.Failed != 0 {
+		return false
+	}
+	for _, r := range o.Results {
+		if r.Exit != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Boot runs the machine, copies its console to console line by line, and
+// parses the result lines. It returns an error if qemu cannot start or the
+// timeout expires; a VM that ends without the final line returns an Outcome
+// with Done false.
+func Boot(ctx context.Context, m Machine, console io.Writer) (Outcome, error) {
+	bin, args, err := m.Command()
+	if err != nil {
+		return Outcome{}, err
+	}
+	timeout := m.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin = nil
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return Outcome{}, err
+	}
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return Outcome{}, fmt.Errorf("vmtest: %s: %w", bin, err)
+	}
+	var o Outcome
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		fmt.Fprintln(console, line)
+		if r, ok := ParseResult(line); ok {
+			o.Results = append(o.Results, r)
+		}
+		if rest, ok := strings.CutPrefix(line, DonePrefix); ok {
+			o.Done = true
+			for _, f := range strings.Fields(rest) {
+				if v, ok := strings.CutPrefix(f, "failed="); ok {
+					o.Failed, _ = strconv.Atoi(v)
+				}
+			}
+		}
+	}
+	werr := cmd.Wait()
+	o.Elapsed = time.Since(start)
+	if ctx.Err() != nil {
+		return o, fmt.Errorf("vmtest: VM timed out after %v", timeout)
+	}
+	if werr != nil && !errors.Is(werr, exec.ErrWaitDelay) {
+		return o, fmt.Errorf("vmtest: %s: %w", bin, werr)
+	}
+	return o, nil
+}
