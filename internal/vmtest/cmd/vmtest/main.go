@@ -3,8 +3,8 @@
 //	vmtest -arch arm64 -kernel .cache/kernels/arm64-6.12/vmlinuz \
 //		-pkg ./rseqabi -pkg ./internal/testutil -bin extra.test -- -test.short
 //
-// It compiles each -pkg with `go test -c` for the target arch (static,
-// CGO_ENABLED=0), takes each -bin as it is (it must be a static binary for
+// It compiles each package with tests that the -pkg patterns name with
+// `go test -c` for the target arch (static, CGO_ENABLED=0), takes each -bin as it is (it must be a static binary for
 // the target arch), builds the init program (cmd/vminit) unless -init names
 // one, packs all of them into an initramfs, boots the kernel with TCG, copies
 // the console to stdout, and exits 0 only if every binary exited 0. The
@@ -94,25 +94,26 @@ func run(m vmtest.Machine, pkgs, bins, env, args []string, initBin, keep string,
 	}
 	type file struct{ name, src, testdata string }
 	var files []file
-	for _, p := range pkgs {
-		name := binName(p)
+	var testPkgs []pkg
+	if len(pkgs) > 0 {
+		var err error
+		if testPkgs, err = testPackages(goEnv, tags, pkgs); err != nil {
+			return err
+		}
+	}
+	for _, p := range testPkgs {
+		name := binName(p.path)
 		out := filepath.Join(dir, name+".test")
 		a := []string{"test", "-c", "-o", out}
 		if tags != "" {
 			a = append(a, "-tags", tags)
 		}
-		if err := goCmd(goEnv, append(a, p)...); err != nil {
-			return fmt.Errorf("compiling %s: %w", p, err)
+		if err := goCmd(goEnv, append(a, p.path)...); err != nil {
+			return fmt.Errorf("compiling %s: %w", p.path, err)
 		}
-		if _, err := os.Stat(out); err != nil {
-			fmt.Printf("vmtest: %s has no tests, skipped\n", p)
-			continue
-		}
-		td := ""
-		if d, err := pkgDir(p); err == nil {
-			if st, err := os.Stat(filepath.Join(d, "testdata")); err == nil && st.IsDir() {
-				td = filepath.Join(d, "testdata")
-			}
+		td := filepath.Join(p.dir, "testdata")
+		if st, err := os.Stat(td); err != nil || !st.IsDir() {
+			td = ""
 		}
 		files = append(files, file{name, out, td})
 	}
@@ -198,9 +199,32 @@ func goCmd(env []string, args ...string) error {
 	return cmd.Run()
 }
 
-func pkgDir(p string) (string, error) {
-	out, err := exec.Command("go", "list", "-f", "{{.Dir}}", p).Output()
-	return strings.TrimSpace(string(out)), err
+type pkg struct{ path, dir string }
+
+// testPackages expands package patterns (./percpu/...) to the packages that
+// have tests for the target (GOARCH, CGO_ENABLED=0, tags).
+func testPackages(env []string, tags string, patterns []string) ([]pkg, error) {
+	args := []string{"list", "-e", "-f", "{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{.Dir}}{{end}}"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, patterns...)...)
+	cmd.Env = env
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list %s: %w", strings.Join(patterns, " "), err)
+	}
+	var pkgs []pkg
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if p, d, ok := strings.Cut(line, " "); ok {
+			pkgs = append(pkgs, pkg{p, d})
+		}
+	}
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("no package with tests in %s", strings.Join(patterns, " "))
+	}
+	return pkgs, nil
 }
 
 // binName turns a package pattern into a file name: ./internal/testutil -> internal_testutil.
