@@ -1,0 +1,179 @@
+package golang
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gorseq/rseq/gen/ir"
+)
+
+// Fallback returns zops_fallback.go: for every op, a portable function with
+// the same effect on a slot the caller chooses (shard), run under that
+// shard's lock (fallbackLock, hand-written in ops_fallbacklock.go). Every
+// word access goes through sync/atomic, so readers that use atomics and the
+// race detector see no data race.
+func Fallback(ops []*ir.Op, generator string) ([]byte, error) {
+	f := header(generator, "", "sync/atomic", "unsafe")
+	f.p("var _ = atomic.LoadUint64 // some op sets use no atomics")
+	for _, op := range ops {
+		if err := fallback(f, op); err != nil {
+			return nil, fmt.Errorf("fallback %s: %w", op.Name, err)
+		}
+	}
+	return f.gofmt()
+}
+
+type fb struct {
+	op *ir.Op
+}
+
+// word returns v as a uint64 expression.
+func (g *fb) word(v ir.Value) string {
+	if v == ir.Idx {
+		return "uint64(shard)"
+	}
+	if g.op.TypeOf(v) == ir.Ptr {
+		return fmt.Sprintf("uint64(uintptr(v%d))", v)
+	}
+	return fmt.Sprintf("v%d", v)
+}
+
+func (g *fb) operand(x ir.Operand) string {
+	if x.IsImm {
+		return fmt.Sprintf("%#x", uint64(x.Imm))
+	}
+	return g.word(x.V)
+}
+
+func (g *fb) addr(a ir.Addr) string {
+	s := fmt.Sprintf("v%d", a.Base)
+	if a.Index != 0 {
+		s = fmt.Sprintf("unsafe.Add(%s, %s*%d)", s, g.word(a.Index), a.Scale)
+	}
+	if a.Off != 0 {
+		s = fmt.Sprintf("unsafe.Add(%s, %d)", s, a.Off)
+	}
+	return s
+}
+
+var goOps = map[ir.ALUOp]string{ir.Add: "+", ir.Sub: "-", ir.Mul: "*", ir.And: "&", ir.Or: "|", ir.Shl: "<<", ir.Shr: ">>"}
+
+var goConds = map[ir.Cond]string{ir.EQ: "==", ir.NE: "!=", ir.LTU: "<", ir.GEU: ">=", ir.LEU: "<=", ir.GTU: ">", ir.LT: "<", ir.GE: ">="}
+
+func fallback(f *file, op *ir.Op) error {
+	g := &fb{op: op}
+	var ps []string
+	for _, p := range op.Params {
+		ps = append(ps, p.Name+" "+p.Type.String())
+	}
+	var rs, zeros []string
+	for _, r := range op.Results {
+		t := op.TypeOf(r.V)
+		rs = append(rs, r.Name+" "+t.String())
+		if t == ir.Ptr {
+			zeros = append(zeros, "nil")
+		} else {
+			zeros = append(zeros, "0")
+		}
+	}
+	rs = append(rs, "idx uintptr", "status int")
+	zeros = append(zeros, "shard")
+	ret := func(status string) string {
+		return "return " + strings.Join(zeros, ", ") + ", " + status
+	}
+	f.p("")
+	comment(f, fmt.Sprintf("fallback%s is the portable op%s: the same effect on slot shard,\nchosen by the caller, under that shard's fallback lock; idx returns shard.\n%s", op.Name, op.Name, op.Doc))
+	f.p("func fallback%s(shard uintptr, %s) (%s) {", op.Name, strings.Join(ps, ", "), strings.Join(rs, ", "))
+	f.p("if shard >= limit { %s }", ret("statusIndexRange"))
+	f.p("lk := fallbackLock(shard)")
+	f.p("lk.lock()")
+	f.p("defer lk.unlock()")
+	used := map[ir.Value]bool{}
+	for i := range op.Body {
+		for _, v := range op.Body[i].Uses() {
+			used[v] = true
+		}
+	}
+	for _, r := range op.Results {
+		used[r.V] = true
+	}
+	for i := range op.Body {
+		s := &op.Body[i]
+		switch s.Kind {
+		case ir.Arg:
+			p := op.Params[s.Param]
+			if p.Type == ir.Ptr {
+				f.p("v%d := %s", s.Dst, p.Name)
+			} else {
+				f.p("v%d := uint64(%s)", s.Dst, p.Name)
+			}
+		case ir.ALU:
+			if op.TypeOf(s.Dst) == ir.Ptr {
+				if s.B.IsImm {
+					off := s.B.Imm
+					if s.ALU == ir.Sub {
+						off = -off
+					}
+					f.p("v%d := unsafe.Add(v%d, %d)", s.Dst, s.A, off)
+				} else if s.ALU == ir.Sub {
+					f.p("v%d := unsafe.Add(v%d, -%s)", s.Dst, s.A, g.operand(s.B))
+				} else {
+					f.p("v%d := unsafe.Add(v%d, %s)", s.Dst, s.A, g.operand(s.B))
+				}
+			} else {
+				f.p("v%d := %s %s %s", s.Dst, g.word(s.A), goOps[s.ALU], g.operand(s.B))
+			}
+		case ir.Load:
+			a := g.addr(s.Addr)
+			switch {
+			case s.Size == 4:
+				f.p("v%d := uint64(atomic.LoadUint32((*uint32)(%s)))", s.Dst, a)
+			case s.Type == ir.Ptr:
+				f.p("v%d := atomic.LoadPointer((*unsafe.Pointer)(%s))", s.Dst, a)
+			default:
+				f.p("v%d := atomic.LoadUint64((*uint64)(%s))", s.Dst, a)
+			}
+		case ir.Store, ir.Commit:
+			a := g.addr(s.Addr)
+			switch {
+			case s.AddTo && s.Size == 4:
+				f.p("atomic.AddUint32((*uint32)(%s), uint32(%s))", a, g.word(s.A))
+			case s.AddTo:
+				f.p("atomic.AddUint64((*uint64)(%s), %s)", a, g.word(s.A))
+			case s.Size == 4:
+				f.p("atomic.StoreUint32((*uint32)(%s), uint32(%s))", a, g.word(s.A))
+			case op.TypeOf(s.A) == ir.Ptr:
+				f.p("atomic.StorePointer((*unsafe.Pointer)(%s), v%d)", a, s.A)
+			default:
+				f.p("atomic.StoreUint64((*uint64)(%s), %s)", a, g.word(s.A))
+			}
+		case ir.Branch:
+			x, y := g.word(s.A), g.operand(s.B)
+			if s.Cond == ir.LT || s.Cond == ir.GE {
+				x, y = "int64("+x+")", "int64("+y+")"
+			}
+			f.p("if %s %s %s { %s }", x, goConds[s.Cond], y, ret(fmt.Sprint(s.Fail)))
+		case ir.Copy:
+			f.p("copy(unsafe.Slice((*byte)(v%d), %s), unsafe.Slice((*byte)(v%d), %s))", s.CopyDst, g.word(s.CopyLen), s.CopySrc, g.word(s.CopyLen))
+		default:
+			return fmt.Errorf("unknown statement kind %d", s.Kind)
+		}
+		if s.Kind == ir.Arg || s.Kind == ir.ALU || s.Kind == ir.Load {
+			if !used[s.Dst] {
+				f.p("_ = v%d", s.Dst)
+			}
+		}
+	}
+	var out []string
+	for _, r := range op.Results {
+		if op.TypeOf(r.V) == ir.Ptr {
+			out = append(out, fmt.Sprintf("v%d", r.V))
+		} else {
+			out = append(out, fmt.Sprintf("uintptr(v%d)", r.V))
+		}
+	}
+	out = append(out, "shard", "statusOK")
+	f.p("return %s", strings.Join(out, ", "))
+	f.p("}")
+	return nil
+}

@@ -1,0 +1,115 @@
+package ir
+
+// Builder writes an Op. Its methods append statements in order and return
+// the values they define; Build validates the result.
+type Builder struct {
+	op Op
+}
+
+// New starts an op.
+func New(name, doc string) *Builder {
+	b := &Builder{op: Op{Name: name, Doc: doc}}
+	b.op.types = []Type{0, Word} // none, Idx
+	b.op.nvals = 2
+	return b
+}
+
+func (b *Builder) newValue(t Type) Value {
+	v := Value(b.op.nvals)
+	b.op.nvals++
+	b.op.types = append(b.op.types, t)
+	return v
+}
+
+// Param declares a parameter and returns its index (for Arg).
+func (b *Builder) Param(name string, t Type) int {
+	b.op.Params = append(b.op.Params, Param{Name: name, Type: t})
+	return len(b.op.Params) - 1
+}
+
+// Fail declares a failure status and returns its code (1, 2, ...).
+func (b *Builder) Fail(doc string) int {
+	b.op.Fails = append(b.op.Fails, doc)
+	return len(b.op.Fails)
+}
+
+// Idx returns the slot index value.
+func (b *Builder) Idx() Value { return Idx }
+
+// Arg reads parameter p.
+func (b *Builder) Arg(p int) Value {
+	t := Word
+	if p >= 0 && p < len(b.op.Params) {
+		t = b.op.Params[p].Type
+	}
+	v := b.newValue(t)
+	b.op.Body = append(b.op.Body, Stmt{Kind: Arg, Dst: v, Param: p})
+	return v
+}
+
+// ALU appends dst = a op x; the result is a Ptr when a is a Ptr (Add, Sub).
+func (b *Builder) ALU(op ALUOp, a Value, x Operand) Value {
+	t := Word
+	if int(a) < len(b.op.types) && b.op.types[a] == Ptr {
+		t = Ptr
+	}
+	v := b.newValue(t)
+	b.op.Body = append(b.op.Body, Stmt{Kind: ALU, ALU: op, Dst: v, A: a, B: x})
+	return v
+}
+
+// Add returns a + x.
+func (b *Builder) Add(a Value, x Operand) Value { return b.ALU(Add, a, x) }
+
+// Mul returns a * x.
+func (b *Builder) Mul(a Value, x Operand) Value { return b.ALU(Mul, a, x) }
+
+// Load reads size bytes at addr into a value of type t.
+func (b *Builder) Load(t Type, size uint8, addr Addr) Value {
+	v := b.newValue(t)
+	b.op.Body = append(b.op.Body, Stmt{Kind: Load, Dst: v, Addr: addr, Size: size, Type: t})
+	return v
+}
+
+// Store appends a speculative store of size bytes of x at addr.
+func (b *Builder) Store(size uint8, addr Addr, x Value) {
+	b.op.Body = append(b.op.Body, Stmt{Kind: Store, Addr: addr, Size: size, A: x})
+}
+
+// BranchFail leaves the section with status fail if a cond x.
+func (b *Builder) BranchFail(a Value, cond Cond, x Operand, fail int) {
+	b.op.Body = append(b.op.Body, Stmt{Kind: Branch, A: a, Cond: cond, B: x, Fail: fail})
+}
+
+// Copy copies n bytes from src to dst.
+func (b *Builder) Copy(dst, src, n Value) {
+	t0, t1 := b.newValue(Word), b.newValue(Word)
+	b.op.Body = append(b.op.Body, Stmt{Kind: Copy, CopyDst: dst, CopySrc: src, CopyLen: n, Tmp: [2]Value{t0, t1}})
+}
+
+// Commit appends the final store of x at addr.
+func (b *Builder) Commit(size uint8, addr Addr, x Value) {
+	b.op.Body = append(b.op.Body, Stmt{Kind: Commit, Addr: addr, Size: size, A: x})
+}
+
+// CommitAdd appends the final add of x to the word at addr.
+func (b *Builder) CommitAdd(size uint8, addr Addr, x Value) {
+	b.op.Body = append(b.op.Body, Stmt{Kind: Commit, Addr: addr, Size: size, A: x, AddTo: true})
+}
+
+// Result declares a result.
+func (b *Builder) Result(name string, v Value) {
+	b.op.Results = append(b.op.Results, Result{Name: name, V: v})
+}
+
+// Op returns the op without validating it.
+func (b *Builder) Op() *Op { op := b.op; return &op }
+
+// Build validates the op and returns it.
+func (b *Builder) Build() (*Op, error) {
+	op := b.Op()
+	if err := op.Validate(); err != nil {
+		return nil, err
+	}
+	return op, nil
+}

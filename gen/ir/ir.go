@@ -1,0 +1,340 @@
+// Package ir is the description language of gorseq's per-CPU operations.
+//
+// An Op is the body of one rseq critical section, written as a short list
+// of statements over SSA values (each defined once, read any number of
+// times). The generator wraps the body in the fixed prologue and epilogue of
+// DESIGN.md (thread word, area, rseq_cs, index load, bound check, markers,
+// abort handler) and lowers it to amd64 (Avo), arm64 (own emitter) and
+// portable Go (the fallback).
+//
+// The body sees:
+//   - Idx: the slot index, read from the area (cpu_id or mm_cid) inside the
+//     section and already checked against the op's "limit" parameter;
+//   - parameters, read with Arg. Parameters live in the caller's argument
+//     frame and are never written; an Arg inside the section is re-executed
+//     after an abort, so nothing the body needs survives in a register
+//     across the restart;
+//   - loads, ALU operations, compare-and-branch to a failure exit (status
+//     k >= 1, nothing committed), speculative stores, a byte copy, and
+//     exactly one final Commit, the store that publishes the operation.
+//
+// Results are SSA values returned when the op commits (status 0); on any
+// other status they are zero. Every op also returns idx and status.
+package ir
+
+import "fmt"
+
+// Type is the Go-visible type of a value.
+type Type uint8
+
+const (
+	// Word is an unsigned machine word (uintptr).
+	Word Type = iota + 1
+	// Ptr is an address (unsafe.Pointer in Go declarations). Only Ptr
+	// values may be dereferenced.
+	Ptr
+	// Int is a signed 64-bit integer (int64 in Go declarations); in the
+	// body it behaves like Word (two's complement arithmetic).
+	Int
+)
+
+func (t Type) String() string {
+	switch t {
+	case Word:
+		return "uintptr"
+	case Ptr:
+		return "unsafe.Pointer"
+	case Int:
+		return "int64"
+	}
+	return fmt.Sprintf("Type(%d)", int(t))
+}
+
+// Value names an SSA value of an Op. The zero Value is "none"; Idx is
+// predefined by the prologue.
+type Value int
+
+// Idx is the slot index read inside the section (cpu_id or mm_cid).
+const Idx Value = 1
+
+// Kind is a statement kind.
+type Kind uint8
+
+const (
+	// Arg: Dst = parameter Param.
+	Arg Kind = iota + 1
+	// ALU: Dst = A <ALU> B.
+	ALU
+	// Load: Dst = *(Size bytes at Addr), zero-extended.
+	Load
+	// Store: *(Addr) = A, Size bytes. A speculative store: it may be
+	// executed and then aborted, so it must only write memory that is
+	// meaningless until the commit (e.g. above a stack top).
+	Store
+	// Branch: if A <Cond> B, leave the section with status Fail.
+	Branch
+	// Copy: copy CopyLen bytes from CopySrc to CopyDst (byte loop; the
+	// bytes are speculative stores, see Store).
+	Copy
+	// Commit: the final store *(Addr) = A (or += A when Add): the single
+	// instruction that publishes the op. It must be the last statement.
+	Commit
+)
+
+// ALUOp is an arithmetic operation.
+type ALUOp uint8
+
+const (
+	Add ALUOp = iota + 1
+	Sub
+	Mul
+	And
+	Or
+	Shl // B must be an immediate 0..63
+	Shr // logical; B must be an immediate 0..63
+)
+
+var aluNames = [...]string{Add: "add", Sub: "sub", Mul: "mul", And: "and", Or: "or", Shl: "shl", Shr: "shr"}
+
+func (o ALUOp) String() string {
+	if int(o) < len(aluNames) && aluNames[o] != "" {
+		return aluNames[o]
+	}
+	return fmt.Sprintf("ALUOp(%d)", int(o))
+}
+
+// Cond is a comparison of A with B. Unsigned unless noted.
+type Cond uint8
+
+const (
+	EQ Cond = iota + 1
+	NE
+	LTU // A < B unsigned
+	GEU // A >= B unsigned
+	LEU
+	GTU
+	LT // signed
+	GE // signed
+)
+
+var condNames = [...]string{EQ: "==", NE: "!=", LTU: "<u", GEU: ">=u", LEU: "<=u", GTU: ">u", LT: "<s", GE: ">=s"}
+
+func (c Cond) String() string {
+	if int(c) < len(condNames) && condNames[c] != "" {
+		return condNames[c]
+	}
+	return fmt.Sprintf("Cond(%d)", int(c))
+}
+
+// Operand is a value or an immediate.
+type Operand struct {
+	V     Value
+	Imm   int64
+	IsImm bool
+}
+
+// Imm returns an immediate operand.
+func Imm(x int64) Operand { return Operand{Imm: x, IsImm: true} }
+
+// V returns a value operand.
+func V(v Value) Operand { return Operand{V: v} }
+
+// Addr is the address Base + Index*Scale + Off. Base must be a Ptr value;
+// Index is optional (0) and a Word value; Scale is 1, 2, 4 or 8.
+type Addr struct {
+	Base  Value
+	Index Value
+	Scale uint8
+	Off   int32
+}
+
+// At returns the address base+off.
+func At(base Value, off int32) Addr { return Addr{Base: base, Scale: 1, Off: off} }
+
+// AtIndex returns the address base + index*scale + off.
+func AtIndex(base, index Value, scale uint8, off int32) Addr {
+	return Addr{Base: base, Index: index, Scale: scale, Off: off}
+}
+
+// Stmt is one statement of an op's body. Which fields matter depends on
+// Kind (see the Kind constants).
+type Stmt struct {
+	Kind  Kind
+	ALU   ALUOp
+	Cond  Cond
+	Dst   Value
+	A     Value
+	B     Operand
+	Addr  Addr
+	Size  uint8 // Load/Store/Commit: 4 or 8
+	Type  Type  // Load: type of Dst (Word or Ptr; Size 4 loads are Word)
+	Param int   // Arg: index into Op.Params
+	Fail  int   // Branch: failure status, 1..len(Op.Fails)
+	// Copy: copy Len bytes from Src to Dst's address; Tmp are two
+	// scratch values the copy loop clobbers (allocated like any value).
+	CopyDst, CopySrc, CopyLen Value
+	Tmp                       [2]Value
+	// Add (Commit only): add A to the word at Addr instead of storing it.
+	// amd64 commits with one ADD-to-memory; arm64 loads and adds before
+	// the committing store.
+	AddTo bool
+}
+
+// Defs returns the values the statement defines.
+func (s *Stmt) Defs() []Value {
+	switch s.Kind {
+	case Arg, ALU, Load:
+		return []Value{s.Dst}
+	case Copy:
+		return []Value{s.Tmp[0], s.Tmp[1]}
+	}
+	return nil
+}
+
+// Uses returns the values the statement reads.
+func (s *Stmt) Uses() []Value {
+	var u []Value
+	addr := func(a Addr) {
+		u = append(u, a.Base)
+		if a.Index != 0 {
+			u = append(u, a.Index)
+		}
+	}
+	switch s.Kind {
+	case ALU, Branch:
+		u = append(u, s.A)
+		if !s.B.IsImm {
+			u = append(u, s.B.V)
+		}
+	case Load:
+		addr(s.Addr)
+	case Store, Commit:
+		addr(s.Addr)
+		u = append(u, s.A)
+	case Copy:
+		u = append(u, s.CopyDst, s.CopySrc, s.CopyLen)
+	}
+	return u
+}
+
+// Param is a parameter of an op, passed in the caller's argument frame.
+type Param struct {
+	Name string
+	Type Type
+}
+
+// Result is a value the op returns when it commits.
+type Result struct {
+	Name string
+	V    Value
+}
+
+// Op is one per-CPU operation.
+type Op struct {
+	// Name is the op's Go name stem, e.g. "LoadAddStore"; the generated
+	// functions are op<Name>CPU and op<Name>MMCID.
+	Name string
+	// Doc is the contract, one or more lines, placed on the declarations.
+	Doc string
+	// Params in declaration order; one must be "limit" (Word): the number
+	// of slots, checked against Idx before the body runs.
+	Params  []Param
+	Results []Result
+	// Fails describes failure status k at Fails[k-1].
+	Fails []string
+	Body  []Stmt
+	// Types of values, indexed by Value (filled by the builder and by
+	// Validate). types[Idx] = Word.
+	types []Type
+	nvals int
+}
+
+// TypeOf returns the type of v (valid after Validate).
+func (op *Op) TypeOf(v Value) Type {
+	if int(v) < len(op.types) {
+		return op.types[v]
+	}
+	return 0
+}
+
+// NumValues returns one more than the largest Value in use.
+func (op *Op) NumValues() int { return op.nvals }
+
+// LimitParam returns the index of the "limit" parameter, or -1.
+func (op *Op) LimitParam() int {
+	for i, p := range op.Params {
+		if p.Name == "limit" {
+			return i
+		}
+	}
+	return -1
+}
+
+// String prints the op in a readable form (used in errors and docs).
+func (op *Op) String() string {
+	s := fmt.Sprintf("op %s(", op.Name)
+	for i, p := range op.Params {
+		if i > 0 {
+			s += ", "
+		}
+		s += p.Name + " " + p.Type.String()
+	}
+	s += ")\n"
+	for i := range op.Body {
+		s += "\t" + op.Body[i].Format(op) + "\n"
+	}
+	return s
+}
+
+func vname(v Value) string {
+	if v == Idx {
+		return "idx"
+	}
+	return fmt.Sprintf("v%d", v)
+}
+
+func (o Operand) format() string {
+	if o.IsImm {
+		return fmt.Sprintf("$%d", o.Imm)
+	}
+	return vname(o.V)
+}
+
+func (a Addr) format() string {
+	s := "[" + vname(a.Base)
+	if a.Index != 0 {
+		s += fmt.Sprintf(" + %s*%d", vname(a.Index), a.Scale)
+	}
+	if a.Off != 0 {
+		s += fmt.Sprintf(" + %d", a.Off)
+	}
+	return s + "]"
+}
+
+// Format prints one statement.
+func (s *Stmt) Format(op *Op) string {
+	switch s.Kind {
+	case Arg:
+		name := "?"
+		if s.Param >= 0 && s.Param < len(op.Params) {
+			name = op.Params[s.Param].Name
+		}
+		return fmt.Sprintf("%s = arg %s", vname(s.Dst), name)
+	case ALU:
+		return fmt.Sprintf("%s = %s %s, %s", vname(s.Dst), s.ALU, vname(s.A), s.B.format())
+	case Load:
+		return fmt.Sprintf("%s = load%d %s", vname(s.Dst), s.Size*8, s.Addr.format())
+	case Store:
+		return fmt.Sprintf("store%d %s = %s", s.Size*8, s.Addr.format(), vname(s.A))
+	case Branch:
+		return fmt.Sprintf("if %s %s %s: fail %d", vname(s.A), s.Cond, s.B.format(), s.Fail)
+	case Copy:
+		return fmt.Sprintf("copy [%s] <- [%s], %s bytes", vname(s.CopyDst), vname(s.CopySrc), vname(s.CopyLen))
+	case Commit:
+		if s.AddTo {
+			return fmt.Sprintf("commit%d %s += %s", s.Size*8, s.Addr.format(), vname(s.A))
+		}
+		return fmt.Sprintf("commit%d %s = %s", s.Size*8, s.Addr.format(), vname(s.A))
+	}
+	return fmt.Sprintf("<kind %d>", s.Kind)
+}
