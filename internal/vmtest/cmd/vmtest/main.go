@@ -20,9 +20,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,15 +36,22 @@ type list []string
 func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
+// options are the command line, less the machine.
+type options struct {
+	pkgs, bins, env list
+	args            []string // after --
+	init            string
+	keep            string
+	runTimeout      time.Duration
+	tags            string
+	cgo             bool
+	libRoot         string
+}
+
 func main() {
 	var (
-		m          vmtest.Machine
-		pkgs, bins list
-		env        list
-		initBin    = flag.String("init", "", "prebuilt init program (default: build cmd/vminit)")
-		keep       = flag.String("keep", "", "directory to keep the initramfs and binaries in (default: a temporary one, removed)")
-		runTimeout = flag.Duration("run-timeout", 5*time.Minute, "kill one binary after this long inside the VM")
-		tags       = flag.String("tags", "", "build tags for -pkg binaries")
+		m vmtest.Machine
+		o options
 	)
 	flag.StringVar(&m.Arch, "arch", "arm64", "target arch: arm64 or amd64")
 	flag.StringVar(&m.Kernel, "kernel", "", "kernel image (required)")
@@ -51,27 +60,34 @@ func main() {
 	flag.StringVar(&m.CPU, "cpu", "", "qemu -cpu model (default cortex-a57 / max)")
 	flag.StringVar(&m.Append, "append", "", "extra kernel command line")
 	flag.DurationVar(&m.Timeout, "timeout", 10*time.Minute, "kill the VM after this long")
-	flag.Var(&pkgs, "pkg", "package to compile with go test -c and run (repeatable)")
-	flag.Var(&bins, "bin", "static test binary to run (repeatable)")
-	flag.Var(&env, "env", "KEY=VALUE for every binary (repeatable)")
+	flag.Var(&o.pkgs, "pkg", "package pattern to compile with go test -c and run (repeatable)")
+	flag.Var(&o.bins, "bin", "test binary to run (repeatable)")
+	flag.Var(&o.env, "env", "KEY=VALUE for every binary (repeatable)")
+	flag.StringVar(&o.init, "init", "", "prebuilt init program (default: build cmd/vminit)")
+	flag.StringVar(&o.keep, "keep", "", "directory to keep the initramfs and binaries in (default: a temporary one, removed)")
+	flag.DurationVar(&o.runTimeout, "run-timeout", 5*time.Minute, "kill one binary after this long inside the VM")
+	flag.StringVar(&o.tags, "tags", "", "build tags for -pkg binaries")
+	flag.BoolVar(&o.cgo, "cgo", false, "compile -pkg binaries with CGO_ENABLED=1 (needs -libroot; for another arch also CC)")
+	flag.StringVar(&o.libRoot, "libroot", "", "root directory to copy a dynamic binary's loader and libraries from (/ for the host's glibc)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: vmtest -arch A -kernel K [-pkg P]... [-bin B]... [-- test args]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if m.Kernel == "" || len(pkgs)+len(bins) == 0 {
+	o.args = flag.Args()
+	if m.Kernel == "" || len(o.pkgs)+len(o.bins) == 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(m, pkgs, bins, env, flag.Args(), *initBin, *keep, *runTimeout, *tags); err != nil {
+	if err := run(m, o); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(m vmtest.Machine, pkgs, bins, env, args []string, initBin, keep string, runTimeout time.Duration, tags string) error {
+func run(m vmtest.Machine, o options) error {
 	start := time.Now()
-	dir := keep
+	dir := o.keep
 	if dir == "" {
 		d, err := os.MkdirTemp("", "vmtest-")
 		if err != nil {
@@ -85,19 +101,27 @@ func run(m vmtest.Machine, pkgs, bins, env, args []string, initBin, keep string,
 	if _, err := os.Stat(m.Kernel); err != nil {
 		return fmt.Errorf("kernel: %w (run internal/vmtest/kernels.sh)", err)
 	}
-	goEnv := append(os.Environ(), "GOOS=linux", "GOARCH="+m.Arch, "CGO_ENABLED=0")
+	staticEnv := append(os.Environ(), "GOOS=linux", "GOARCH="+m.Arch, "CGO_ENABLED=0")
+	initBin := o.init
 	if initBin == "" {
 		initBin = filepath.Join(dir, "init")
-		if err := goCmd(goEnv, "build", "-trimpath", "-o", initBin, "github.com/gorseq/rseq/internal/vmtest/cmd/vminit"); err != nil {
+		if err := goCmd(staticEnv, "build", "-trimpath", "-o", initBin, "github.com/gorseq/rseq/internal/vmtest/cmd/vminit"); err != nil {
 			return fmt.Errorf("building init: %w", err)
 		}
+	}
+	if err := checkBinary(initBin, m.Arch, ""); err != nil {
+		return err
+	}
+	testEnv := staticEnv
+	if o.cgo {
+		testEnv = append(os.Environ(), "GOOS=linux", "GOARCH="+m.Arch, "CGO_ENABLED=1")
 	}
 	type file struct{ name, src, testdata string }
 	var files []file
 	var testPkgs []pkg
-	if len(pkgs) > 0 {
+	if len(o.pkgs) > 0 {
 		var err error
-		if testPkgs, err = testPackages(goEnv, tags, pkgs); err != nil {
+		if testPkgs, err = testPackages(testEnv, o.tags, o.pkgs); err != nil {
 			return err
 		}
 	}
@@ -105,10 +129,10 @@ func run(m vmtest.Machine, pkgs, bins, env, args []string, initBin, keep string,
 		name := binName(p.path)
 		out := filepath.Join(dir, name+".test")
 		a := []string{"test", "-c", "-o", out}
-		if tags != "" {
-			a = append(a, "-tags", tags)
+		if o.tags != "" {
+			a = append(a, "-tags", o.tags)
 		}
-		if err := goCmd(goEnv, append(a, p.path)...); err != nil {
+		if err := goCmd(testEnv, append(a, p.path)...); err != nil {
 			return fmt.Errorf("compiling %s: %w", p.path, err)
 		}
 		td := filepath.Join(p.dir, "testdata")
@@ -117,22 +141,28 @@ func run(m vmtest.Machine, pkgs, bins, env, args []string, initBin, keep string,
 		}
 		files = append(files, file{name, out, td})
 	}
-	for _, b := range bins {
+	for _, b := range o.bins {
 		files = append(files, file{strings.TrimSuffix(filepath.Base(b), ".test"), b, ""})
 	}
-	for _, f := range append([]file{{"init", initBin, ""}}, files...) {
-		if err := checkBinary(f.src, m.Arch); err != nil {
+	libs := map[string]bool{} // absolute paths inside the VM, found under o.libRoot
+	for _, f := range files {
+		if err := checkBinary(f.src, m.Arch, o.libRoot); err != nil {
 			return err
 		}
+		if o.libRoot != "" {
+			if err := sharedLibs(f.src, o.libRoot, libs); err != nil {
+				return err
+			}
+		}
 	}
-	plan := vmtest.Plan{Env: env}
+	plan := vmtest.Plan{Env: o.env}
 	for _, f := range files {
 		plan.Runs = append(plan.Runs, vmtest.Run{
 			Name:           f.name,
 			Path:           "/bin/" + f.name + ".test",
 			Dir:            "/pkg/" + f.name,
-			Args:           args,
-			TimeoutSeconds: int(runTimeout / time.Second),
+			Args:           o.args,
+			TimeoutSeconds: int(o.runTimeout / time.Second),
 		})
 	}
 	planJSON, err := json.MarshalIndent(plan, "", "  ")
@@ -151,6 +181,9 @@ func run(m vmtest.Machine, pkgs, bins, env, args []string, initBin, keep string,
 	w.Mkdir("/tmp", 0o1777)
 	w.CopyFile("/init", 0o755, initBin)
 	w.WriteFile(vmtest.PlanPath, 0o644, planJSON)
+	for _, l := range slices.Sorted(maps.Keys(libs)) {
+		w.CopyFile(l, 0o755, filepath.Join(o.libRoot, l))
+	}
 	for _, f := range files {
 		w.CopyFile("/bin/"+f.name+".test", 0o755, f.src)
 		w.Mkdir("/pkg/"+f.name, 0o755)
@@ -160,15 +193,14 @@ func run(m vmtest.Machine, pkgs, bins, env, args []string, initBin, keep string,
 			}
 		}
 	}
-	err = errors.Join(w.Close(), out.Close())
-	if err != nil {
+	if err := errors.Join(w.Close(), out.Close()); err != nil {
 		return err
 	}
-	fmt.Printf("vmtest: built %d binaries and the initramfs in %.1fs; booting %s on %s\n",
-		len(files), time.Since(start).Seconds(), m.Arch, m.Kernel)
-	o, err := vmtest.Boot(context.Background(), m, os.Stdout)
-	fmt.Printf("vmtest: VM ran %.1fs\n", o.Elapsed.Seconds())
-	for _, r := range o.Results {
+	fmt.Printf("vmtest: built %d binaries (%d shared libraries) and the initramfs in %.1fs; booting %s on %s\n",
+		len(files), len(libs), time.Since(start).Seconds(), m.Arch, m.Kernel)
+	res, err := vmtest.Boot(context.Background(), m, os.Stdout)
+	fmt.Printf("vmtest: VM ran %.1fs\n", res.Elapsed.Seconds())
+	for _, r := range res.Results {
 		status := "ok  "
 		if r.Exit != 0 {
 			status = "FAIL"
@@ -178,14 +210,14 @@ func run(m vmtest.Machine, pkgs, bins, env, args []string, initBin, keep string,
 	if err != nil {
 		return err
 	}
-	if !o.Done {
+	if !res.Done {
 		return fmt.Errorf("vmtest: the VM stopped without its final %q line", strings.TrimSpace(vmtest.DonePrefix))
 	}
-	if len(o.Results) != len(files) {
-		return fmt.Errorf("vmtest: %d results for %d binaries", len(o.Results), len(files))
+	if len(res.Results) != len(files) {
+		return fmt.Errorf("vmtest: %d results for %d binaries", len(res.Results), len(files))
 	}
-	if !o.OK() {
-		return fmt.Errorf("vmtest: %d of %d failed", o.Failed, len(files))
+	if !res.OK() {
+		return fmt.Errorf("vmtest: %d of %d failed", res.Failed, len(files))
 	}
 	fmt.Printf("vmtest: all %d passed (%s, %.1fs in all)\n", len(files), m.Arch, time.Since(start).Seconds())
 	return nil
@@ -240,8 +272,8 @@ func binName(p string) string {
 var elfMachine = map[string]elf.Machine{"arm64": elf.EM_AARCH64, "amd64": elf.EM_X86_64}
 
 // checkBinary rejects what cannot run in the VM: another arch, or a binary
-// that needs a dynamic loader (the initramfs has no libc).
-func checkBinary(path, arch string) error {
+// that needs a dynamic loader when there is no libRoot to copy it from.
+func checkBinary(path, arch, libRoot string) error {
 	f, err := elf.Open(path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -250,9 +282,74 @@ func checkBinary(path, arch string) error {
 	if f.Machine != elfMachine[arch] {
 		return fmt.Errorf("%s is %v, not %s", path, f.Machine, arch)
 	}
+	if interp(f) != "" && libRoot == "" {
+		return fmt.Errorf("%s is dynamically linked; build it with CGO_ENABLED=0 or pass -libroot", path)
+	}
+	return nil
+}
+
+func interp(f *elf.File) string {
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%s is dynamically linked; build it with CGO_ENABLED=0 (the VM has no libc)", path)
+			b := make([]byte, p.Filesz)
+			if _, err := p.ReadAt(b, 0); err == nil {
+				return strings.TrimRight(string(b), "\x00")
+			}
+		}
+	}
+	return ""
+}
+
+// Where the dynamic loader looks by default (Debian multiarch first).
+var libDirs = []string{
+	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+	"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+	"/lib64", "/usr/lib64", "/lib", "/usr/lib",
+}
+
+// sharedLibs adds to libs the loader and the libraries (recursively) that
+// the ELF file path needs, as paths inside root.
+func sharedLibs(path, root string, libs map[string]bool) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if ip := interp(f); ip != "" && !libs[ip] {
+		if _, err := os.Stat(filepath.Join(root, ip)); err != nil {
+			return fmt.Errorf("%s: loader: %w", path, err)
+		}
+		libs[ip] = true
+	}
+	needed, err := f.ImportedLibraries()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, n := range needed {
+		found := false
+		for _, d := range libDirs {
+			l := d + "/" + n
+			host := filepath.Join(root, l)
+			ef, err := elf.Open(host)
+			if err != nil {
+				continue
+			}
+			ok := ef.Machine == f.Machine
+			ef.Close()
+			if !ok {
+				continue
+			}
+			found = true
+			if !libs[l] {
+				libs[l] = true
+				if err := sharedLibs(host, root, libs); err != nil {
+					return err
+				}
+			}
+			break
+		}
+		if !found {
+			return fmt.Errorf("%s needs %s, not found under %s", path, n, root)
 		}
 	}
 	return nil
