@@ -1,0 +1,111 @@
+package percpu
+
+import (
+	"sync/atomic"
+	"testing"
+	"unsafe"
+)
+
+// Benchmarks of the generated ops, called directly (no data structure
+// around them), b.RunParallel. Compare with atomic.AddInt64 on one word.
+
+func benchRegister(b *testing.B) {
+	if !opFastPath() {
+		b.Skip("fast path off: ", Status().Reason)
+	}
+}
+
+func BenchmarkOp(b *testing.B) {
+	limit := opLimit()
+	b.Run("LoadAddLoadLoadAddStore", func(b *testing.B) {
+		benchRegister(b)
+		arr, _ := words(limit)
+		ptr := unsafe.Pointer(&arr)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, st := opLoadAddLoadLoadAddStoreCPU(ptr, opStride, limit, 1); st != statusOK {
+					if st != statusUnregistered || !slowPath() {
+						b.Fatal(st)
+					}
+				}
+			}
+		})
+	})
+	b.Run("LoadAddLoadLoadAddStoreMMCID", func(b *testing.B) {
+		benchRegister(b)
+		arr, _ := words(limit)
+		ptr := unsafe.Pointer(&arr)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, st := opLoadAddLoadLoadAddStoreMMCID(ptr, opStride, limit, 1); st != statusOK {
+					if st != statusUnregistered || !slowPath() {
+						b.Fatal(st)
+					}
+				}
+			}
+		})
+	})
+	b.Run("LoadAddStore", func(b *testing.B) {
+		benchRegister(b)
+		base, _ := words(limit)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, st := opLoadAddStoreCPU(base, opStride, limit, 1); st != statusOK {
+					if st != statusUnregistered || !slowPath() {
+						b.Fatal(st)
+					}
+				}
+			}
+		})
+	})
+	b.Run("LoadCbneStore", func(b *testing.B) {
+		benchRegister(b)
+		base, _ := words(limit)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, st := opLoadCbneStoreCPU(base, opStride, limit, 0, 0); st < statusOK {
+					if st != statusUnregistered || !slowPath() {
+						b.Fatal(st)
+					}
+				}
+			}
+		})
+	})
+	b.Run("PoolPushFullPop", func(b *testing.B) {
+		benchRegister(b)
+		slab := make([]uint64, limit*poolTestStride/8)
+		base := unsafe.Pointer(&slab[0])
+		x := 1
+		entries := []*int{&x}
+		ent := unsafe.Pointer(&entries[0])
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, st := opPoolPushFullCPU(base, poolTestStride, limit, poolTestFullOff, poolTestCap, 0)
+				if st == statusUnregistered && slowPath() {
+					continue
+				}
+				opPoolPopCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent)
+				opPoolClaimFreeCPU(base, poolTestStride, limit, poolTestFreeOff)
+			}
+		})
+	})
+	b.Run("FallbackLoadAddLoadLoadAddStore", func(b *testing.B) {
+		arr, _ := words(limit)
+		ptr := unsafe.Pointer(&arr)
+		var n atomic.Uint64
+		b.RunParallel(func(pb *testing.PB) {
+			shard := uintptr(n.Add(1)) % limit
+			for pb.Next() {
+				fallbackLoadAddLoadLoadAddStore(shard, ptr, opStride, limit, 1)
+			}
+		})
+	})
+	b.Run("AtomicAddOneWord", func(b *testing.B) {
+		var w atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				w.Add(1)
+			}
+		})
+	})
+}
