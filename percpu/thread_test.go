@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/gorseq/rseq/internal/testutil"
 	"github.com/gorseq/rseq/rseqabi"
 )
 
@@ -191,3 +192,73 @@ func TestThreadsExitWhileRegistered(t *testing.T) {
 }
 
 func unsafeArea(a *rseqabi.Area) unsafe.Pointer { return unsafe.Pointer(a) }
+
+// TestManyThreads: hundreds of goroutines locked to their own threads
+// register at once; every one must get a working area of its own.
+func TestManyThreads(t *testing.T) {
+	skipIfNone(t)
+	const n = 300
+	var wg, pinned sync.WaitGroup
+	var mu sync.Mutex
+	areas := make(map[*rseqabi.Area]int)
+	start, exit := make(chan struct{}), make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		pinned.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread() // exits with the goroutine
+			<-start
+			th := Pin()
+			defer th.Unpin()
+			if th.Err() != nil {
+				t.Error(th.Err())
+			} else if cpu := th.CPU(); cpu < 0 || cpu >= proc.slots {
+				t.Errorf("cpu %d outside [0,%d)", cpu, proc.slots)
+			}
+			mu.Lock()
+			areas[th.Area()]++
+			mu.Unlock()
+			pinned.Done()
+			<-exit // all n threads alive at once
+		}()
+	}
+	close(start)
+	pinned.Wait()
+	close(exit)
+	wg.Wait()
+	if len(areas) != n {
+		t.Errorf("%d threads shared %d areas", n, len(areas))
+	}
+}
+
+// TestForkExecFromRegisteredThread: os/exec from a pinned, registered thread
+// (clone with CLONE_VM|CLONE_VFORK: the child gets no registration, the
+// parent's must be untouched).
+func TestForkExecFromRegisteredThread(t *testing.T) {
+	skipIfNone(t)
+	if testutil.IsSubprocess() {
+		t.Skip("parent only")
+	}
+	th := Pin()
+	defer th.Unpin()
+	if th.Err() != nil {
+		t.Fatal(th.Err())
+	}
+	for i := 0; i < 5; i++ {
+		r := testutil.RunSubprocess(t, "TestStatus", nil, testutil.SubprocessOptions{})
+		if r.ExitCode != 0 {
+			t.Fatalf("child: %s", r.Output)
+		}
+		cpu, _ := getcpu()
+		if got := th.CPU(); got != cpu {
+			t.Fatalf("after fork/exec: area cpu_id %d, getcpu %d", got, cpu)
+		}
+	}
+	if proc.mode == ModeSelf {
+		err := rseqabi.Register(unsafe.Pointer(th.Area()), proc.regLen, rseqabi.Signature)
+		if !errors.Is(err, rseqabi.ErrBusy) {
+			t.Fatalf("registration lost across fork/exec: re-register = %v", err)
+		}
+	}
+}
