@@ -77,6 +77,13 @@ func TestCFirstThenGo(t *testing.T) {
 		if Refcount() != 2 {
 			t.Errorf("refcount with Go's reference = %d, want 2", Refcount())
 		}
+		var c percpu.Counter
+		for i := 0; i < 1000; i++ {
+			c.Inc()
+		}
+		if c.Load() != 1000 {
+			t.Errorf("counter = %d", c.Load())
+		}
 		th.Unpin()
 		if err := percpu.Release(); err != nil {
 			t.Errorf("Release: %v", err)
