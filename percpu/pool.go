@@ -73,6 +73,27 @@ const (
 // goroutine that Put the object wrote to it before Put is visible to the
 // goroutine that Gets it.
 func (p *Pool[T]) Get() (*T, bool) {
+	// The common case, inline: one critical section on this CPU's cache.
+	if s := p.state.Load(); s != nil && s.shards == nil {
+		f := &s.fast
+		var x unsafe.Pointer
+		var st int
+		if proc.useMMCID {
+			x, _, _, st = opPoolPopMMCID(f.base, f.stride, f.limit, poolFullOff, f.freeOff, f.capacity, f.entriesPtr)
+		} else {
+			x, _, _, st = opPoolPopCPU(f.base, f.stride, f.limit, poolFullOff, f.freeOff, f.capacity, f.entriesPtr)
+		}
+		if st == statusOK {
+			if raceEnabled {
+				f.raceSync.Add(1)
+			}
+			return (*T)(x), true
+		}
+	}
+	return p.getSlow()
+}
+
+func (p *Pool[T]) getSlow() (*T, bool) {
 	if x := p.storage().get(); x != nil {
 		return x, true
 	}
@@ -87,9 +108,41 @@ func (p *Pool[T]) Get() (*T, bool) {
 // is full, x is dropped and left to the garbage collector. The caller must
 // not use x after Put.
 func (p *Pool[T]) Put(x *T) {
-	if x != nil {
-		p.storage().put(x)
+	if x == nil {
+		return
 	}
+	// The common case, inline: claim a free entry of this CPU's cache,
+	// store x in it (in Go, with the write barrier), push it on the full
+	// stack.
+	if s := p.state.Load(); s != nil && s.shards == nil {
+		f := &s.fast
+		var e uintptr
+		var st int
+		if proc.useMMCID {
+			e, _, st = opPoolClaimFreeMMCID(f.base, f.stride, f.limit, f.freeOff)
+		} else {
+			e, _, st = opPoolClaimFreeCPU(f.base, f.stride, f.limit, f.freeOff)
+		}
+		if st == statusOK {
+			if raceEnabled {
+				f.raceSync.Add(1)
+			}
+			f.entries[e] = x
+			if raceEnabled {
+				f.raceSync.Add(1)
+			}
+			if proc.useMMCID {
+				_, st = opPoolPushFullMMCID(f.base, f.stride, f.limit, poolFullOff, f.capacity, e)
+			} else {
+				_, st = opPoolPushFullCPU(f.base, f.stride, f.limit, poolFullOff, f.capacity, e)
+			}
+			if st != statusOK && !f.pushClaimed(s, x, e, st) {
+				s.sharedPut(x)
+			}
+			return
+		}
+	}
+	p.storage().put(x)
 }
 
 // Cap returns the most objects the pool can hold (per-CPU caches plus the
@@ -179,7 +232,7 @@ func newPoolState[T any](perCPU, shared int) *poolState[T] {
 
 func (s *poolState[T]) get() *T {
 	if s.shards == nil {
-		if x, done := s.fast.get(); done {
+		if x := s.fast.get(s); x != nil {
 			return x
 		}
 	} else if x := s.shardGet(); x != nil {

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorseq/rseq/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -179,6 +178,7 @@ func (tr *tracker) checkQuiescent(p *Pool[testObj], held int) {
 	if r := len(p.storage().retained()); r > p.Cap() {
 		tr.errorf("pool retains %d objects, Cap %d", r, p.Cap())
 	}
+	p.storage().checkIndices(tr.t)
 }
 
 // onOneCPU runs f with GOMAXPROCS 1 on a locked thread bound to one CPU, so
@@ -356,38 +356,60 @@ func TestPoolSurvivesGCAndTrim(t *testing.T) {
 	}
 }
 
+// poolActor is one goroutine's side of the model: it holds up to hold
+// objects and randomly Gets or Puts one per step.
+type poolActor struct {
+	tr   *tracker
+	p    *Pool[testObj]
+	rng  *rand.Rand
+	mine []*testObj
+	hold int
+}
+
+func newPoolActor(tr *tracker, p *Pool[testObj], seed uint64, hold int) *poolActor {
+	return &poolActor{tr: tr, p: p, rng: rand.New(rand.NewPCG(seed, 1)), mine: make([]*testObj, 0, hold), hold: hold}
+}
+
+func (a *poolActor) steps(n int) {
+	for i := 0; i < n; i++ {
+		if len(a.mine) < a.hold && (len(a.mine) == 0 || a.rng.IntN(2) == 0) {
+			if o := a.tr.get(a.p); o != nil {
+				o.use()
+				a.mine = append(a.mine, o)
+			}
+		} else {
+			k := a.rng.IntN(len(a.mine))
+			o := a.mine[k]
+			a.mine[k] = a.mine[len(a.mine)-1]
+			a.mine = a.mine[:len(a.mine)-1]
+			a.tr.checkIn(a.p, o)
+		}
+	}
+}
+
+// drain puts back everything the actor holds.
+func (a *poolActor) drain() {
+	for _, o := range a.mine {
+		a.tr.checkIn(a.p, o)
+	}
+	a.mine = a.mine[:0]
+}
+
 // poolWorkers runs g goroutines doing ops random Get/Put steps each, holding
-// up to hold objects at a time, and returns everything they hold.
-func poolWorkers(tr *tracker, p *Pool[testObj], g, ops, hold int, step func()) {
+// up to hold objects at a time, calling between (if not nil) every 64
+// steps; at the end every goroutine puts back what it holds.
+func poolWorkers(tr *tracker, p *Pool[testObj], g, ops, hold int, between func()) {
 	var wg sync.WaitGroup
 	for w := 0; w < g; w++ {
-		seed := uint64(w)
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(seed, 1))
-			mine := make([]*testObj, 0, hold)
-			for i := 0; i < ops; i++ {
-				if len(mine) < hold && (len(mine) == 0 || rng.IntN(2) == 0) {
-					if o := tr.get(p); o != nil {
-						o.use()
-						mine = append(mine, o)
-					}
-				} else {
-					k := rng.IntN(len(mine))
-					o := mine[k]
-					mine[k] = mine[len(mine)-1]
-					mine = mine[:len(mine)-1]
-					tr.checkIn(p, o)
-				}
-				if step != nil && i%64 == 0 {
-					step()
-				}
-				if tr.bad.Load() > 0 {
-					break
+			a := newPoolActor(tr, p, uint64(w), hold)
+			for i := 0; i < ops && tr.bad.Load() == 0; i += 64 {
+				a.steps(64)
+				if between != nil {
+					between()
 				}
 			}
-			for _, o := range mine {
-				tr.checkIn(p, o)
-			}
+			a.drain()
 		})
 	}
 	wg.Wait()
@@ -421,54 +443,47 @@ func TestPoolModel(t *testing.T) {
 }
 
 // TestPoolGCStress runs the model under constant garbage collection
-// (GOGC=1 and a goroutine calling runtime.GC): a pooled object the collector
-// could not see would be freed (its cleanup runs) and reused (its checksum
-// breaks), and Get would hand it out.
+// (GOGC=1, a goroutine calling runtime.GC back to back, allocators of
+// pointerful garbage, concurrent Trims): a pooled object the collector could
+// not see would be freed (its cleanup runs) and its memory reused (its
+// checksum breaks), and Get would hand it out.
 func TestPoolGCStress(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(1))
+	testutil.SetGCPercent(t, 1)
 	ops := poolOps(100000, 10000)
 	if s := os.Getenv("GORSEQ_POOL_GC_OPS"); s != "" {
 		ops, _ = strconv.Atoi(s)
 	}
 	p := &Pool[testObj]{PerCPU: 8, Shared: 16}
 	tr := newTracker(t, 1<<21)
-	stop := make(chan struct{})
-	var gcs atomic.Int64
-	var bg sync.WaitGroup
-	bg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			runtime.GC()
-			gcs.Add(1)
+	pr := testutil.StartPressure(t, testutil.PressureOptions{GC: true, Allocators: 1})
+	// Run at least ops steps per goroutine and until minGCs cycles ran
+	// (or the time is up).
+	minGCs := int64(poolOps(100, 20))
+	deadline := time.Now().Add(10 * time.Second)
+	for round := 0; round == 0 || pr.GCs() < minGCs && time.Now().Before(deadline); round++ {
+		poolWorkers(tr, p, 2*runtime.GOMAXPROCS(0)+1, ops, 4, runtime.Gosched)
+		tr.checkQuiescent(p, 0)
+		if tr.bad.Load() > 0 {
+			return
 		}
-	})
-	var sink atomic.Pointer[[]byte]
-	garbage := func() {
-		b := make([]byte, 512)
-		sink.Store(&b)
-		runtime.Gosched()
 	}
-	poolWorkers(tr, p, 2*runtime.GOMAXPROCS(0)+1, ops, 4, garbage)
 	// Trim concurrently with use, then keep going on fresh storage.
+	var bg sync.WaitGroup
 	bg.Go(func() {
 		for i := 0; i < 20; i++ {
 			p.Trim()
 			time.Sleep(time.Millisecond)
 		}
 	})
-	poolWorkers(tr, p, 2*runtime.GOMAXPROCS(0)+1, ops/4, 4, garbage)
-	close(stop)
+	poolWorkers(tr, p, 2*runtime.GOMAXPROCS(0)+1, ops/4, 4, runtime.Gosched)
 	bg.Wait()
+	pr.Stop()
 	for i := 0; i < 3; i++ {
 		runtime.GC()
 	}
 	time.Sleep(20 * time.Millisecond)
-	// Objects trimmed away count as dropped: recount against the current
-	// storage only where no Trim ran, so check integrity of what is pooled.
+	// Objects that Trim dropped are gone legitimately; what the pool holds
+	// now must be intact and alive.
 	for _, o := range p.storage().pooled() {
 		if tr.freed[o.id].Load() {
 			t.Errorf("pooled object %d was freed by the garbage collector", o.id)
@@ -477,78 +492,74 @@ func TestPoolGCStress(t *testing.T) {
 			t.Errorf("pooled object %d corrupted", o.id)
 		}
 	}
-	t.Logf("%d GC cycles, %d objects created, %d freed, godebug %q", gcs.Load(), tr.created.Load(), countFreed(tr), os.Getenv("GODEBUG"))
-	if gcs.Load() == 0 {
+	p.storage().checkIndices(t)
+	t.Logf("%d GC cycles, %d objects created, %d freed, GODEBUG=%q", pr.GCs(), tr.created.Load(), countFreed(tr), os.Getenv("GODEBUG"))
+	if pr.GCs() == 0 {
 		t.Error("no GC cycle ran")
 	}
 }
 
 // TestPoolGCCheckmark re-runs TestPoolGCStress in a child process with
 // GODEBUG=gccheckmark=1: after every concurrent mark phase the runtime
-// re-marks the heap stop-the-world and crashes if the concurrent phase missed
-// a reachable object (a pointer written without a write barrier would be
-// one).
+// re-marks the heap with the world stopped and crashes if the concurrent
+// phase missed a reachable object (which a pointer stored without a write
+// barrier would cause).
 func TestPoolGCCheckmark(t *testing.T) {
-	if os.Getenv("GORSEQ_POOL_CHILD") != "" {
-		t.Skip("in the child")
+	if testutil.IsSubprocess() {
+		t.Skip("in a child")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPoolGCStress$", "-test.count=1", "-test.v")
 	ops := "20000"
 	if testing.Short() || raceEnabled {
 		ops = "3000"
 	}
-	cmd.Env = append(os.Environ(), "GORSEQ_POOL_CHILD=1", "GODEBUG=gccheckmark=1", "GORSEQ_POOL_GC_OPS="+ops)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestPoolGCStress") {
-		t.Fatalf("child with GODEBUG=gccheckmark=1: %v\n%s", err, out)
+	res := testutil.RunSubprocess(t, "TestPoolGCStress", []string{"GODEBUG=gccheckmark=1", "GORSEQ_POOL_GC_OPS=" + ops}, testutil.SubprocessOptions{})
+	if !strings.Contains(res.Output, "--- PASS: TestPoolGCStress") || !strings.Contains(res.Output, `GODEBUG="gccheckmark=1"`) {
+		t.Fatalf("child did not pass TestPoolGCStress under gccheckmark:\n%s", res.Output)
 	}
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(res.Output, "\n") {
 		if strings.Contains(line, "GC cycles") {
 			t.Log(strings.TrimSpace(line))
 		}
 	}
 }
 
-// TestPoolMigration runs the model while half the goroutines sit on locked
-// threads whose CPU affinity flips between every CPU, so operations migrate
-// between and inside critical sections (and between Get's and Put's two
+// TestPoolMigration runs the model on worker threads that move to another
+// CPU between every few operations while every other thread of the process
+// has its affinity flipped and is interrupted by signals, so operations
+// migrate between and inside critical sections (and between Put's two
 // sections).
 func TestPoolMigration(t *testing.T) {
-	var all unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &all); err != nil {
-		t.Fatal(err)
-	}
-	var cpus []int
-	for c := 0; c < 1024; c++ {
-		if all.IsSet(c) {
-			cpus = append(cpus, c)
-		}
-	}
-	if len(cpus) < 2 {
-		t.Skip("needs two CPUs")
-	}
 	p := &Pool[testObj]{PerCPU: 4, Shared: 4}
 	tr := newTracker(t, 1<<20)
-	ops := poolOps(100000, 10000)
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Go(func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			defer unix.SchedSetaffinity(0, &all)
-			flip := w
-			var one unix.CPUSet
-			poolWorkers(tr, p, 1, ops, 3, func() {
-				flip++
-				one.Zero()
-				one.Set(cpus[flip%len(cpus)])
-				unix.SchedSetaffinity(0, &one)
-			})
-		})
+	const workers = 4
+	actors := make([]*poolActor, workers)
+	for w := range actors {
+		actors[w] = newPoolActor(tr, p, uint64(100+w), 3)
 	}
-	poolWorkers(tr, p, 4, ops, 3, nil)
-	wg.Wait()
+	ms := testutil.StartMigrationStorm(t, testutil.MigrationOptions{
+		Workers:  workers,
+		Work:     func(w int) { actors[w].steps(16) },
+		TIDs:     testutil.ThreadIDs,
+		Interval: 200 * time.Microsecond,
+	})
+	ss := testutil.StartSignalStorm(t, testutil.SignalStormOptions{Interval: 100 * time.Microsecond})
+	poolWorkers(tr, p, 4, poolOps(100000, 10000), 3, nil)
+	mstats, err := ms.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sstats, err := ss.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range actors {
+		a.drain()
+	}
 	tr.checkQuiescent(p, 0)
+	t.Logf("migrations %d (work calls %d), signals sent %d; %s", mstats.Moves, mstats.WorkCalls, sstats.Sent, poolAborts())
+	if len(ms.CPUs()) > 1 && mstats.Moves == 0 {
+		t.Error("no migration happened")
+	}
 }
 
 func TestPoolAllocs(t *testing.T) {
@@ -575,4 +586,132 @@ func TestPoolAllocs(t *testing.T) {
 			t.Errorf("Get+Put across GC allocates %v times per run", a)
 		}
 	})
+}
+
+// checkIndices fails t if the fast path's index bookkeeping is broken.
+func (s *poolState[T]) checkIndices(t testing.TB) {
+	t.Helper()
+	if err := s.fast.checkIndices(); err != nil {
+		t.Errorf("index conservation: %v", err)
+	}
+}
+
+// fastPathPool reports whether new pools use the per-CPU slabs.
+func fastPathPool() bool {
+	var p Pool[int]
+	return p.storage().shards == nil
+}
+
+// TestPoolFastPathUsed proves the per-CPU slabs (the rseq ops) serve Put and
+// Get where the fast path is on: objects Put on one CPU sit on that CPU's
+// full stack, not on the shared level, and come back from it.
+func TestPoolFastPathUsed(t *testing.T) {
+	if !fastPathPool() {
+		if proc.fastPath {
+			t.Fatal("fast path on, but the pool uses its fallback")
+		}
+		t.Skipf("fast path off: %s", proc.reason)
+	}
+	p := &Pool[testObj]{PerCPU: 8, Shared: 8}
+	onOneCPU(t, func() {
+		objs := make([]*testObj, 5)
+		for i := range objs {
+			objs[i] = &testObj{id: uint64(i)}
+			p.Put(objs[i])
+		}
+		s := p.storage()
+		if len(s.shared) != 0 {
+			t.Errorf("%d objects on the shared level, want 0: Put did not use the per-CPU cache", len(s.shared))
+		}
+		n := 0
+		for i := 0; i < int(s.fast.limit); i++ {
+			tops, _, _ := s.fast.slab(i)
+			ft := *tops & (1<<32 - 1)
+			if ft != 0 && ft != 5 {
+				t.Errorf("slot %d holds %d objects, want 0 or 5", i, ft)
+			}
+			n += int(ft)
+		}
+		if n != 5 {
+			t.Errorf("per-CPU full stacks hold %d objects, want 5", n)
+		}
+		s.checkIndices(t)
+		for i := 4; i >= 0; i-- {
+			if o, ok := p.Get(); !ok || o != objs[i] {
+				t.Fatalf("Get = %v, %v; want object %d from the cache", o, ok, i)
+			}
+		}
+		for i := 0; i < int(s.fast.limit); i++ {
+			if tops, _, _ := s.fast.slab(i); *tops&(1<<32-1) != 0 {
+				t.Errorf("slot %d not empty after the Gets", i)
+			}
+		}
+		s.checkIndices(t)
+	})
+}
+
+// TestPoolStrayThreads runs the model in a child process whose rseq
+// registrations start failing after start-up (a seccomp filter installed in
+// place): threads created from then on are stray, and their Gets and Puts
+// must go to the shared level only while registered threads keep using
+// their CPU's cache.
+func TestPoolStrayThreads(t *testing.T) {
+	if !testutil.IsSubprocess() {
+		if !proc.fastPath {
+			t.Skipf("fast path off: %s", proc.reason)
+		}
+		if proc.libc.GlibcRegisters() {
+			// glibc itself aborts a thread whose registration fails
+			// ("Fatal glibc error: rseq registration failed",
+			// golang/go#51315), so no stray thread can exist here.
+			t.Skip("glibc registers rseq: threads cannot be stray")
+		}
+		testutil.RunSubprocess(t, "TestPoolStrayThreads", nil,
+			testutil.SubprocessOptions{Seccomp: testutil.RseqENOSYS, SeccompInPlace: true, Args: []string{"-test.short"}})
+		return
+	}
+	if !proc.fastPath {
+		t.Skipf("fast path off: %s", proc.reason)
+	}
+	p := &Pool[testObj]{PerCPU: 4, Shared: 8}
+	tr := newTracker(t, 1<<20)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Go(func() {
+			// Locked goroutines force the runtime to start new threads,
+			// which cannot register.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			a := newPoolActor(tr, p, uint64(200+w), 3)
+			a.steps(20000)
+			a.drain()
+		})
+	}
+	poolWorkers(tr, p, 2, 20000, 3, nil)
+	wg.Wait()
+	tr.checkQuiescent(p, 0)
+	stray := 0
+	for _, th := range Threads() {
+		if th.Err != nil {
+			stray++
+		}
+	}
+	t.Logf("%d stray threads; %d objects created, %d dropped", stray, tr.created.Load(), tr.dropped.Load())
+	if stray == 0 {
+		t.Error("no stray thread ran a pool operation")
+	}
+}
+
+// TestPoolWithoutRseq runs the model in a child process where rseq(2) fails
+// from the first instruction (seccomp, EPERM): the pool runs on its
+// fallback.
+func TestPoolWithoutRseq(t *testing.T) {
+	if testutil.IsSubprocess() {
+		t.Skip("in a child")
+	}
+	res := testutil.RunSubprocess(t, "TestPoolModel", nil,
+		testutil.SubprocessOptions{Seccomp: testutil.RseqEPERM, Args: []string{"-test.short"}})
+	if !strings.Contains(res.Output, "--- PASS: TestPoolModel") {
+		t.Fatalf("child:\n%s", res.Output)
+	}
 }
