@@ -23,6 +23,12 @@ type Machine struct {
 	CPU     string // qemu -cpu ("": cortex-a57 on arm64, max on amd64)
 	Append  string // extra kernel command line
 	Timeout time.Duration
+	// OneInsnPerTB makes TCG translate one guest instruction per block.
+	// TCG delivers interrupts only between translation blocks, so a short
+	// straight-line rseq critical section is normally never interrupted
+	// inside and its abort path never runs; with this option interrupts can
+	// land on any instruction, at several times the cost.
+	OneInsnPerTB bool
 }
 
 // Command returns the qemu command line for m. TCG only: KVM is not usable
@@ -53,8 +59,16 @@ func (m Machine) Command() (string, []string, error) {
 	if m.Append != "" {
 		cmdline += " " + m.Append
 	}
+	accel := "tcg"
+	if m.OneInsnPerTB {
+		accel = "tcg,one-insn-per-tb=on"
+		if qemuBefore81(bin) {
+			accel = "tcg"
+			args = append(args, "-singlestep")
+		}
+	}
 	args = append(args,
-		"-accel", "tcg",
+		"-accel", accel,
 		"-cpu", cpu,
 		"-smp", strconv.Itoa(smp),
 		"-m", strconv.Itoa(mem),
@@ -142,4 +156,18 @@ func Boot(ctx context.Context, m Machine, console io.Writer) (Outcome, error) {
 		return o, fmt.Errorf("vmtest: %s: %w", bin, werr)
 	}
 	return o, nil
+}
+
+// qemuBefore81 reports whether bin is older than QEMU 8.1, which renamed
+// -singlestep to -accel tcg,one-insn-per-tb=on.
+func qemuBefore81(bin string) bool {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(string(out), "QEMU emulator version "), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major < 8 || major == 8 && minor < 1
 }

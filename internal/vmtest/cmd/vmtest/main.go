@@ -60,6 +60,7 @@ func main() {
 	flag.StringVar(&m.CPU, "cpu", "", "qemu -cpu model (default cortex-a57 / max)")
 	flag.StringVar(&m.Append, "append", "", "extra kernel command line")
 	flag.DurationVar(&m.Timeout, "timeout", 10*time.Minute, "kill the VM after this long")
+	flag.BoolVar(&m.OneInsnPerTB, "one-insn-per-tb", false, "TCG: one instruction per translation block, so interrupts (and rseq aborts) can land anywhere; slower")
 	flag.Var(&o.pkgs, "pkg", "package pattern to compile with go test -c and run (repeatable)")
 	flag.Var(&o.bins, "bin", "test binary to run (repeatable)")
 	flag.Var(&o.env, "env", "KEY=VALUE for every binary (repeatable)")
