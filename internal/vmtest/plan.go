@@ -14,6 +14,10 @@ import (
 // PlanPath is where the host puts the Plan (JSON) inside the initramfs.
 const PlanPath = "/vmtest.json"
 
+// EnvVM is set for every program the init runs: "tcg", or
+// "tcg-one-insn-per-tb" when the VM runs with Machine.OneInsnPerTB.
+const EnvVM = "GORSEQ_VMTEST"
+
 // Plan tells the init program what to run.
 type Plan struct {
 	Env  []string `json:"env"`  // KEY=VALUE for every run

@@ -84,6 +84,9 @@ func TestCommand(t *testing.T) {
 			t.Errorf("%s: %s %q, %v", c.arch, bin, args, err)
 		}
 	}
+	if _, args, _ := (Machine{Arch: "arm64", OneInsnPerTB: true}).Command(); !strings.Contains(strings.Join(args, " "), "one-insn-per-tb") && !slices.Contains(args, "-singlestep") {
+		t.Errorf("OneInsnPerTB: %q", args)
+	}
 	if _, _, err := (Machine{Arch: "riscv64"}).Command(); err == nil {
 		t.Error("riscv64 accepted")
 	}

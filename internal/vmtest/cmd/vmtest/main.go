@@ -156,7 +156,15 @@ func run(m vmtest.Machine, o options) error {
 			}
 		}
 	}
-	plan := vmtest.Plan{Env: o.env}
+	// Tell the tests where they run: TCG rarely interrupts a short
+	// straight-line critical section unless every instruction is its own
+	// translation block, so a test that insists on seeing an abort can
+	// relax where GORSEQ_VMTEST=tcg.
+	vmEnv := vmtest.EnvVM + "=tcg"
+	if m.OneInsnPerTB {
+		vmEnv += "-one-insn-per-tb"
+	}
+	plan := vmtest.Plan{Env: append([]string{vmEnv}, o.env...)}
 	for _, f := range files {
 		plan.Runs = append(plan.Runs, vmtest.Run{
 			Name:           f.name,
