@@ -151,6 +151,9 @@ func fallback(f *file, op *ir.Op) error {
 			x, y := g.word(s.A), g.operand(s.B)
 			if s.Cond == ir.LT || s.Cond == ir.GE {
 				x, y = "int64("+x+")", "int64("+y+")"
+				if s.B.IsImm {
+					y = fmt.Sprintf("int64(%d)", s.B.Imm)
+				}
 			}
 			f.p("if %s %s %s { %s }", x, goConds[s.Cond], y, ret(fmt.Sprint(s.Fail)))
 		case ir.Copy:
@@ -166,8 +169,12 @@ func fallback(f *file, op *ir.Op) error {
 	}
 	var out []string
 	for _, r := range op.Results {
-		if op.TypeOf(r.V) == ir.Ptr {
+		if r.V == ir.Idx {
+			out = append(out, fmt.Sprintf("%s(shard)", op.TypeOf(r.V)))
+		} else if op.TypeOf(r.V) == ir.Ptr {
 			out = append(out, fmt.Sprintf("v%d", r.V))
+		} else if op.TypeOf(r.V) == ir.Int {
+			out = append(out, fmt.Sprintf("int64(v%d)", r.V))
 		} else {
 			out = append(out, fmt.Sprintf("uintptr(v%d)", r.V))
 		}

@@ -133,6 +133,7 @@ func (op *Op) Validate() error {
 	types[Idx] = Word
 	defined := make([]bool, maxv+1)
 	defined[Idx] = true
+	scratch := make([]bool, maxv+1) // Copy's loop registers: defined, but never readable
 	usedFail := make([]bool, len(op.Fails)+1)
 	commits := 0
 	isWord := func(t Type) bool { return t == Word || t == Int }
@@ -141,6 +142,9 @@ func (op *Op) Validate() error {
 		for _, v := range s.Uses() {
 			if v <= 0 || v > maxv || !defined[v] {
 				return fail(i, "%s: reads %s before it is defined", s.Format(op), vname(v))
+			}
+			if scratch[v] {
+				return fail(i, "%s: reads %s, a copy loop's scratch value", s.Format(op), vname(v))
 			}
 		}
 		checkAddr := func(a Addr) error {
@@ -276,6 +280,7 @@ func (op *Op) Validate() error {
 			}
 			defined[v] = true
 			types[v] = t
+			scratch[v] = s.Kind == Copy
 		}
 	}
 	if commits != 1 {
@@ -297,8 +302,8 @@ func (op *Op) Validate() error {
 			return fail(-1, "result %q: name already used", r.Name)
 		}
 		names[r.Name] = true
-		if r.V <= 0 || r.V > maxv || !defined[r.V] {
-			return fail(-1, "result %q: %s is not defined", r.Name, vname(r.V))
+		if r.V <= 0 || r.V > maxv || !defined[r.V] || scratch[r.V] {
+			return fail(-1, "result %q: %s is not defined (or is a copy loop's scratch value)", r.Name, vname(r.V))
 		}
 	}
 	op.types = types

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/gorseq/rseq/gen/ir"
+)
+
+// TestFuzzedOpsAssemble generates a batch of random valid ops (the fuzz
+// decoder) into a scratch package and builds and vets it for amd64 and
+// arm64: the back ends' text must assemble and pass asmdecl, not only look
+// right to CheckStructure.
+func TestFuzzedOpsAssemble(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a scratch package twice")
+	}
+	var all []*ir.Op
+	for i := 0; len(all) < 40 && i < 100000; i++ {
+		data := make([]byte, 64)
+		x := uint32(i*2246822519 + 7)
+		for j := range data {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			data[j] = byte(x)
+		}
+		op := decodeOp(data)
+		op.Name = fmt.Sprintf("Fuzz%d", len(all))
+		if op.Validate() == nil {
+			all = append(all, op)
+		}
+	}
+	t.Logf("%d random ops", len(all))
+	files, err := Generate(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files["go.mod"] = []byte("module scratch\n\ngo 1.26\n")
+	files["glue.go"] = []byte(`package percpu
+
+var threadAreaOffset, threadOwnerOffset uintptr
+
+type fallbackMu struct{}
+
+func fallbackLock(uintptr) *fallbackMu { return nil }
+func (*fallbackMu) lock()            {}
+func (*fallbackMu) unlock()          {}
+`)
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, arch := range []string{"amd64", "arm64"} {
+		for _, verb := range []string{"build", "vet"} {
+			cmd := exec.Command("go", verb, ".")
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("GOARCH=%s go %s: %v\n%s", arch, verb, err, out)
+			}
+		}
+	}
+}

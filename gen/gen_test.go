@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"go/ast"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gorseq/rseq/gen/amd64"
+	"github.com/gorseq/rseq/gen/arm64"
+	"github.com/gorseq/rseq/gen/golang"
+	"github.com/gorseq/rseq/gen/ir"
+	"github.com/gorseq/rseq/gen/ops"
+)
+
+// TestGeneratedUpToDate is check-generated as a test: the committed
+// percpu/zops_* files are what the generator writes now.
+func TestGeneratedUpToDate(t *testing.T) {
+	files, err := Generate(ops.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join("..", "percpu", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("percpu/%s is stale: run go generate ./percpu", name)
+		}
+	}
+}
+
+func TestStructure(t *testing.T) {
+	fns := ir.Functions(ops.All())
+	checkAsm(t, fns)
+}
+
+func checkAsm(t *testing.T, fns []*ir.Function) {
+	t.Helper()
+	a, err := amd64.Generate(fns, "test")
+	if err != nil {
+		t.Fatalf("amd64: %v", err)
+	}
+	b, err := arm64.Generate(fns, "test")
+	if err != nil {
+		t.Fatalf("arm64: %v", err)
+	}
+	for arch, text := range map[string][]byte{"amd64": a, "arm64": b} {
+		byName := SplitFunctions(string(text))
+		for _, f := range fns {
+			body, ok := byName[f.Name()]
+			if !ok {
+				t.Fatalf("%s: no function %s", arch, f.Name())
+			}
+			if err := CheckStructure(arch, body, f); err != nil {
+				t.Errorf("%s: %v\n%s", arch, err, body)
+			}
+		}
+	}
+}
+
+// checkFallback type-checks the generated fallback of ops against stubs of
+// the hand-written glue it calls.
+var (
+	fallbackImporter     types.Importer
+	fallbackImporterOnce sync.Once
+)
+
+const fallbackStubs = `package percpu
+const (statusOK = 0; statusUnregistered = -1; statusIndexRange = -2)
+type fallbackMu struct{}
+func fallbackLock(uintptr) *fallbackMu { return nil }
+func (*fallbackMu) lock() {}
+func (*fallbackMu) unlock() {}
+`
+
+func checkFallback(t *testing.T, all []*ir.Op) {
+	t.Helper()
+	src, err := golang.Fallback(all, "test")
+	if err != nil {
+		t.Fatalf("fallback: %v", err)
+	}
+	fallbackImporterOnce.Do(func() { fallbackImporter = importer.ForCompiler(token.NewFileSet(), "source", nil) })
+	fset := token.NewFileSet()
+	var files []*ast.File
+	for name, s := range map[string]string{"fb.go": string(src), "stubs.go": fallbackStubs} {
+		f, err := parser.ParseFile(fset, name, s, 0)
+		if err != nil {
+			t.Fatalf("parse %s: %v\n%s", name, err, s)
+		}
+		files = append(files, f)
+	}
+	conf := types.Config{Importer: fallbackImporter}
+	if _, err := conf.Check("percpu", fset, files, nil); err != nil {
+		t.Fatalf("fallback does not type-check: %v\n%s", err, src)
+	}
+}
+
+func TestFallbackTypeChecks(t *testing.T) { checkFallback(t, ops.All()) }
+
+// TestValidateRejects lists malformed ops and the error each must get.
+func TestValidateRejects(t *testing.T) {
+	base := func() *ir.Builder {
+		b := ir.New("Bad", "a test op")
+		b.Param("base", ir.Ptr)
+		b.Param("limit", ir.Word)
+		return b
+	}
+	cases := []struct {
+		name string
+		make func() *ir.Op
+		want string
+	}{
+		{"no commit", func() *ir.Op {
+			b := base()
+			b.Load(ir.Word, 8, ir.At(b.Arg(0), 0))
+			return b.Op()
+		}, "commit"},
+		{"two commits", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			b.Commit(8, ir.At(p, 8), ir.Idx)
+			return b.Op()
+		}, "not the last statement"},
+		{"store after commit", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			b.Store(8, ir.At(p, 8), ir.Idx)
+			return b.Op()
+		}, "not the last statement"},
+		{"no limit", func() *ir.Op {
+			b := ir.New("Bad", "doc")
+			p := b.Arg(b.Param("base", ir.Ptr))
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, `no "limit"`},
+		{"deref a word", func() *ir.Op {
+			b := base()
+			w := b.Arg(1)
+			b.Commit(8, ir.At(w, 0), ir.Idx)
+			return b.Op()
+		}, "not a Ptr"},
+		{"use before def", func() *ir.Op {
+			b := base()
+			op := b.Op()
+			op.Body = append(op.Body, ir.Stmt{Kind: ir.Commit, Addr: ir.At(7, 0), A: ir.Idx, Size: 8})
+			return op
+		}, "before it is defined"},
+		{"undeclared failure", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			b.BranchFail(ir.Idx, ir.EQ, ir.Imm(0), 1)
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "not declared"},
+		{"unused failure", func() *ir.Op {
+			b := base()
+			b.Fail("never")
+			p := b.Arg(0)
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "never taken"},
+		{"bad size", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			b.Commit(2, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "size 2"},
+		{"reserved param", func() *ir.Op {
+			b := base()
+			b.Param("status", ir.Word)
+			p := b.Arg(0)
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "reserved"},
+		{"too many registers", func() *ir.Op {
+			b := base()
+			var vs []ir.Value
+			for i := 0; i < ir.MaxRegs+1; i++ {
+				vs = append(vs, b.Arg(1))
+			}
+			p := b.Arg(0)
+			for _, v := range vs {
+				b.Store(8, ir.At(p, 0), v)
+			}
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "registers"},
+	}
+	for _, c := range cases {
+		err := c.make().Validate()
+		var ie *ir.Error
+		if err == nil || !errors.As(err, &ie) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an *ir.Error containing %q", c.name, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/gorseq/rseq/gen/ir"
+)
+
+// CheckStructure checks the shape of one generated asm function (the text
+// from its TEXT line to the next): the markers and the signature occur once,
+// in order; the instruction right before the post-commit marker is the
+// commit store; the section never returns; nothing after the signature but
+// the abort counter increment and the jump back to retry; no parameter slot
+// is written; only the registers the back end may use appear. arch is
+// "amd64" or "arm64". The generator's tests and fuzz target run it on every
+// function they generate.
+func CheckStructure(arch, text string, f *ir.Function) error {
+	var lines []string
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "//") {
+			continue
+		}
+		if i := strings.Index(l, " //"); i >= 0 {
+			l = strings.TrimSpace(l[:i])
+		}
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	find := func(what string, seq ...string) (int, error) {
+		at, n := -1, 0
+		for i := range lines {
+			if i+len(seq) <= len(lines) && equal(lines[i:i+len(seq)], seq) {
+				at, n = i, n+1
+			}
+		}
+		if n != 1 {
+			return 0, fmt.Errorf("%s: %s found %d times", f.Name(), what, n)
+		}
+		return at, nil
+	}
+	var startSeq, postSeq, sigSeq, abortSeq []string
+	var commitRE, regRE *regexp.Regexp
+	switch arch {
+	case "amd64":
+		startSeq = []string{fmt.Sprintf("LONG $%#08x", ir.AMD64MarkerPrefix), fmt.Sprintf("LONG $%#08x", ir.AMD64Start)}
+		postSeq = []string{fmt.Sprintf("LONG $%#08x", ir.AMD64MarkerPrefix), fmt.Sprintf("LONG $%#08x", ir.AMD64PostCommit)}
+		sigSeq = []string{"BYTE $0x0f", "BYTE $0xb9", "BYTE $0x3d", fmt.Sprintf("LONG $%#08x", ir.Signature)}
+		abortSeq = []string{"LOCK", fmt.Sprintf("INCQ ·zopAborts+%d(SB)", 8*f.Num), "JMP retry"}
+		commitRE = regexp.MustCompile(`^(MOVQ|MOVL|ADDQ|ADDL) [A-Z0-9]+, -?[0-9]*\([A-Z0-9]+\)(\([A-Z0-9]+\*[1248]\))?$`)
+		regRE = regexp.MustCompile(`\b(SP|BP|R15|R15L|SPL|BPL)\b`)
+	case "arm64":
+		startSeq = []string{fmt.Sprintf("WORD $%#08x", ir.ARM64Start)}
+		postSeq = []string{fmt.Sprintf("WORD $%#08x", ir.ARM64PostCommit)}
+		sigSeq = []string{fmt.Sprintf("WORD $%#08x", ir.ARM64Signature)}
+		abortSeq = []string{fmt.Sprintf("MOVD $·zopAborts+%d(SB), R16", 8*f.Num), "abortinc:", "LDAXR (R16), R17", "ADD $1, R17, R17", "STLXR R17, (R16), R15", "CBNZ R15, abortinc", "B retry"}
+		commitRE = regexp.MustCompile(`^(MOVD|MOVW) R[0-9]+, -?[0-9]+\(R[0-9]+\)$`)
+		regRE = regexp.MustCompile(`\b(R18|R19|R2[0-9]|R30|RSP|LR)\b`)
+	default:
+		return fmt.Errorf("unknown arch %q", arch)
+	}
+	start, err := find("start_ip marker", startSeq...)
+	if err != nil {
+		return err
+	}
+	post, err := find("post_commit_ip marker", postSeq...)
+	if err != nil {
+		return err
+	}
+	sig, err := find("abort signature", sigSeq...)
+	if err != nil {
+		return err
+	}
+	if !(start < post && post < sig) {
+		return fmt.Errorf("%s: markers out of order (start %d, post-commit %d, signature %d)", f.Name(), start, post, sig)
+	}
+	if c := lines[post-1]; !commitRE.MatchString(c) {
+		return fmt.Errorf("%s: the instruction before the post-commit marker is %q, not a commit store", f.Name(), c)
+	}
+	if !equal(lines[sig+len(sigSeq):], abortSeq) {
+		return fmt.Errorf("%s: abort handler is %q, want %q", f.Name(), lines[sig+len(sigSeq):], abortSeq)
+	}
+	params, _, _ := f.Frame()
+	paramBytes := 8 * len(params)
+	fpRE := regexp.MustCompile(`, [a-zA-Z0-9]+\+([0-9]+)\(FP\)$`)
+	for i, l := range lines {
+		if i > start && i < post && (l == "RET" || strings.HasSuffix(l, ":") && i == post-1) {
+			return fmt.Errorf("%s: %q inside the critical section", f.Name(), l)
+		}
+		if m := fpRE.FindStringSubmatch(l); m != nil && !strings.HasPrefix(l, "CMP") && !strings.HasPrefix(l, "TEST") {
+			off, _ := strconv.Atoi(m[1])
+			if off < paramBytes {
+				return fmt.Errorf("%s: %q writes a parameter", f.Name(), l)
+			}
+			if i > start && i < post {
+				return fmt.Errorf("%s: %q writes a result inside the critical section", f.Name(), l)
+			}
+		}
+		if regRE.MatchString(l) {
+			return fmt.Errorf("%s: %q uses a register the back end must not touch", f.Name(), l)
+		}
+		if i > sig && l == "RET" {
+			return fmt.Errorf("%s: RET after the abort signature", f.Name())
+		}
+	}
+	return nil
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// SplitFunctions returns the text of each TEXT block of an asm file by
+// function name.
+func SplitFunctions(asm string) map[string]string {
+	out := map[string]string{}
+	var name string
+	var b strings.Builder
+	flush := func() {
+		if name != "" {
+			out[name] = b.String()
+		}
+		b.Reset()
+	}
+	for _, l := range strings.Split(asm, "\n") {
+		if strings.HasPrefix(l, "TEXT ·") {
+			flush()
+			name = strings.TrimPrefix(l, "TEXT ·")
+			name = name[:strings.Index(name, "(")]
+			continue
+		}
+		if strings.HasPrefix(l, "GLOBL") || strings.HasPrefix(l, "DATA") {
+			continue
+		}
+		b.WriteString(l + "\n")
+	}
+	flush()
+	return out
+}
