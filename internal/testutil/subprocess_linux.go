@@ -80,7 +80,10 @@ func RunSubprocess(tb testing.TB, testName string, env []string, opts Subprocess
 	}
 	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
 		if dl, ok := d.Deadline(); ok && time.Until(dl)-5*time.Second < timeout {
-			timeout = max(time.Until(dl)-5*time.Second, time.Second)
+			timeout = time.Until(dl) - 5*time.Second
+			if timeout < 5*time.Second {
+				tb.Fatalf("testutil: RunSubprocess %s: only %v left before the test binary's -test.timeout", testName, time.Until(dl).Round(time.Millisecond))
+			}
 		}
 	}
 	args := append([]string{

@@ -262,8 +262,12 @@ func TestMigrationStormOtherThreads(t *testing.T) {
 }
 
 func TestSignalStorm(t *testing.T) {
-	for _, sig := range []syscall.Signal{0, unix.SIGUSR1} {
-		t.Run(strconv.Itoa(int(sig)), func(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		sig  syscall.Signal
+	}{{"default", 0}, {"SIGUSR1", unix.SIGUSR1}} {
+		sig := c.sig
+		t.Run(c.name, func(t *testing.T) {
 			var tids testutil.TIDSet
 			stop := make(chan struct{})
 			spinner(t, &tids, stop)
