@@ -7,38 +7,48 @@ import (
 	"unsafe"
 )
 
-// Pool is a bounded set of reusable *T objects with a per-CPU cache in front
-// of a shared overflow level, in the spirit of tcmalloc's per-CPU slabs.
+// Pool is a bounded set of reusable *T objects: a cache per CPU in front of
+// a shared overflow level, in the spirit of tcmalloc's per-CPU slabs and
+// librseq's per-CPU lists.
 //
-// Get and Put on the fast path are each one or two rseq critical sections on
-// the calling CPU's cache: no lock, no atomic read-modify-write, no
-// runtime.LockOSThread. Where the fast path is off (Status().FastPath false,
-// the purego tag, other platforms) the caches are per-P stacks touched only
-// while the goroutine is pinned to its P, as in sync.Pool. A thread whose
-// rseq registration failed ("stray") uses the locked shared level only.
+// On the fast path (Status().FastPath) Get is one rseq critical section on
+// the calling CPU's cache and Put is two, with no lock, no atomic
+// read-modify-write and no runtime.LockOSThread. When this CPU's cache is
+// empty Get tries the shared level (a mutex-protected stack), then New; when
+// it is full Put tries the shared level, then drops the object. Get does not
+// look into other CPUs' caches: it may call New while they hold objects.
+// Where the fast path is off (ModeNone, the purego tag, other platforms) the
+// caches are per-P stacks touched only while the goroutine is pinned to its
+// P, as in sync.Pool, with the same bounds. A thread whose rseq registration
+// failed (a "stray" thread) uses the shared level only.
 //
 // Unlike sync.Pool, pooled objects survive garbage collection: the pool
 // keeps what it holds until Get takes it or Trim drops it. Memory is bounded
-// instead: the pool holds at most Cap objects, and Put drops (leaves to the
-// garbage collector) any object that finds every level full. Get and Put
-// allocate nothing once the pool's storage exists (the first use, and the
-// first use after Trim, allocate it).
+// instead: the pool keeps at most Cap objects reachable, counting the stale
+// references described below, and Put drops (leaves to the garbage
+// collector) an object that finds every level full. Get and Put allocate
+// nothing once the pool's storage exists (the first Get or Put, and the
+// first after Trim, allocate it).
+//
+// Memory ordering: what a goroutine wrote to an object before Put happens
+// before what the goroutine that Gets the same object does with it.
 //
 // Garbage collector safety. The per-CPU caches hold no pointers: they are
 // stacks of uint32 indices into entries, a []*T the pool owns and only Go
 // code writes, so every pointer store has its write barrier and every pooled
 // object is reachable from entries (or from the shared level, a []*T).
-// Assembly only moves indices and loads a pointer out of entries inside
-// Get's critical section, which is no different for the collector from a Go
-// load. Every entry index is at any moment in exactly one place (one CPU's
-// stack of full entries, one CPU's stack of free entries, the spare list, or
-// held by one goroutine between two critical sections), so an index on a
-// full stack always names an entry that holds a pooled object. After Get, the
-// entry may keep a stale reference to the object it handed out until a later
-// Put reuses the entry; such references count towards Cap's bound and Trim
-// clears them.
+// Assembly never stores a pointer: it moves indices, and Get's critical
+// section loads the object's pointer out of entries, which is a plain load
+// for the collector, returned as an unsafe.Pointer result. Every entry index
+// is at any moment in exactly one place (one CPU's stack of full entries,
+// one CPU's stack of free entries, the spare list, or the hands of one
+// goroutine between two critical sections), and only the holder of an index
+// writes its entry, so an index on a full stack always names an entry that
+// holds a pooled object. After Get, the entry keeps a stale reference to the
+// object it handed out until a later Put reuses the entry; stale references
+// count towards Cap, and Trim drops them.
 //
-// The zero Pool is ready to use: its caches are allocated by the first Get
+// The zero Pool is ready to use: its storage is allocated by the first Get
 // or Put from PerCPU and Shared. A Pool must not be copied after first use.
 type Pool[T any] struct {
 	// New, if not nil, makes an object when Get finds the pool empty.
@@ -47,7 +57,9 @@ type Pool[T any] struct {
 	// PerCPU is the number of objects each CPU's cache holds (each P's
 	// cache on the fallback). 0 means DefaultPerCPU; values above
 	// MaxPerCPU are clamped. Read when the pool allocates its storage (the
-	// first use and the first use after Trim).
+	// first use and the first use after Trim), which takes about 16 bytes
+	// per object per slot (Status().Slots slots, or GOMAXPROCS on the
+	// fallback).
 	PerCPU int
 
 	// Shared is the number of objects the shared overflow level holds. 0
@@ -68,10 +80,6 @@ const (
 // Get removes an object from the pool and returns it with true. If the pool
 // is empty it returns New() (ok is true when New returned non-nil) or, if New
 // is nil, (nil, false). The caller owns the object until it Puts it back.
-//
-// Get's effects happen before the object is returned: everything the
-// goroutine that Put the object wrote to it before Put is visible to the
-// goroutine that Gets it.
 func (p *Pool[T]) Get() (*T, bool) {
 	// The common case, inline: one critical section on this CPU's cache.
 	if s := p.state.Load(); s != nil && s.shards == nil {
@@ -145,9 +153,9 @@ func (p *Pool[T]) Put(x *T) {
 	p.storage().put(x)
 }
 
-// Cap returns the most objects the pool can hold (per-CPU caches plus the
-// shared level), with its current storage; it allocates the storage if the
-// pool has none.
+// Cap returns the most objects the pool keeps reachable (per-CPU caches,
+// stale references included, plus the shared level) with its current
+// storage; it allocates the storage if the pool has none.
 func (p *Pool[T]) Cap() int {
 	s := p.storage()
 	return s.slots*s.perCPU + s.sharedCap

@@ -31,6 +31,29 @@ import (
 // names an entry that holds a pooled object: Put writes entries[e] before
 // PoolPushFull publishes e, and nothing writes entries[e] while e is on a
 // full stack (only the holder of an index writes its entry).
+//
+// Why the collector never loses a pooled object:
+//   - Pointers live only in entries and in the shared level, both []*T
+//     written by Go code with write barriers (the hybrid barrier shades the
+//     overwritten stale reference and the new object).
+//   - PoolPop loads x = entries[e] inside its critical section; an asm
+//     function has no safe point, so no stack scan sees it half way, and
+//     its x result is declared unsafe.Pointer, so the caller's frame holds
+//     x as a pointer from the return on (an asynchronously preempted frame
+//     is scanned conservatively anyway). Until then x is reachable from
+//     entries[e]; a Put that reuses e overwrites it with a barrier, which
+//     shades x.
+//   - The slabs are pointer-free ([]uint64), so the collector never scans
+//     them and nothing relies on it.
+//
+// Ordering: a slot's slab is only written by critical sections of the one
+// thread that currently has the slot's index (its cpu_id or mm_cid), one at
+// a time; the kernel moves an index to another thread only across a context
+// switch or migration, which aborts a section in flight and orders memory.
+// So Put's stores (the object, entries[e], then the PoolPushFull commit)
+// happen before the PoolPop that hands the object out.
+// The race detector cannot see the sections; race builds add
+// happens-before edges with raceSync.
 type poolFast[T any] struct {
 	base       unsafe.Pointer // the first slab (64-byte aligned, inside slabMem)
 	entriesPtr unsafe.Pointer // &entries[0]
