@@ -60,7 +60,7 @@ func checkIdent(kind, name string, exported bool) error {
 		if token.IsKeyword(name) || types.Universe.Lookup(name) != nil || reserved[name] {
 			return fmt.Errorf("%s name %q is reserved", kind, name)
 		}
-		if name[0] == 'v' && strings.Trim(name[1:], "0123456789") == "" {
+		if len(name) > 1 && name[0] == 'v' && strings.Trim(name[1:], "0123456789") == "" {
 			return fmt.Errorf("%s name %q is reserved (v<N> names the generated temporaries)", kind, name)
 		}
 	}
