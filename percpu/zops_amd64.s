@@ -29,15 +29,13 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
-	MOVQ  expect+24(FP), DX
-	CMPQ  CX, DX
+	CMPQ  CX, expect+24(FP)
 	JNE   fail1
 	MOVQ  newv+32(FP), CX
 	MOVQ  CX, (SI)
@@ -98,15 +96,13 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
-	MOVQ  expect+24(FP), DX
-	CMPQ  CX, DX
+	CMPQ  CX, expect+24(FP)
 	JNE   fail1
 	MOVQ  newv+32(FP), CX
 	MOVQ  CX, (SI)
@@ -167,9 +163,8 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
@@ -227,9 +222,8 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
@@ -287,15 +281,13 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
-	MOVQ  expectnot+24(FP), DX
-	CMPQ  CX, DX
+	CMPQ  CX, expectnot+24(FP)
 	JEQ   fail1
 	MOVQ  voff+32(FP), DX
 	MOVQ  (CX)(DX*1), DI
@@ -361,15 +353,13 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
-	MOVQ  expectnot+24(FP), DX
-	CMPQ  CX, DX
+	CMPQ  CX, expectnot+24(FP)
 	JEQ   fail1
 	MOVQ  voff+32(FP), DX
 	MOVQ  (CX)(DX*1), DI
@@ -437,9 +427,8 @@ retry:
 	JCC   indexrange
 	MOVQ  ptr+0(FP), CX
 	MOVQ  (CX), DX
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, SI
-	IMULQ CX, SI
+	IMULQ stride+8(FP), SI
 	MOVQ  inc+24(FP), CX
 	ADDQ  CX, (DX)(SI*1)
 
@@ -496,9 +485,8 @@ retry:
 	JCC   indexrange
 	MOVQ  ptr+0(FP), CX
 	MOVQ  (CX), DX
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, SI
-	IMULQ CX, SI
+	IMULQ stride+8(FP), SI
 	MOVQ  inc+24(FP), CX
 	ADDQ  CX, (DX)(SI*1)
 
@@ -553,15 +541,13 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
-	MOVQ  expect+24(FP), DX
-	CMPQ  CX, DX
+	CMPQ  CX, expect+24(FP)
 	JNE   fail1
 	MOVQ  off2+32(FP), CX
 	MOVQ  newv2+40(FP), DX
@@ -625,15 +611,13 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
-	MOVQ  expect+24(FP), DX
-	CMPQ  CX, DX
+	CMPQ  CX, expect+24(FP)
 	JNE   fail1
 	MOVQ  off2+32(FP), CX
 	MOVQ  newv2+40(FP), DX
@@ -697,19 +681,16 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
-	MOVQ  expect+24(FP), DX
-	CMPQ  CX, DX
+	CMPQ  CX, expect+24(FP)
 	JNE   fail1
-	MOVQ  dstOff+32(FP), CX
 	MOVQ  SI, DX
-	ADDQ  CX, DX
+	ADDQ  dstOff+32(FP), DX
 	MOVQ  src+40(FP), CX
 	MOVQ  n+48(FP), DI
 	XORQ  R8, R8
@@ -782,19 +763,16 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
-	MOVQ  expect+24(FP), DX
-	CMPQ  CX, DX
+	CMPQ  CX, expect+24(FP)
 	JNE   fail1
-	MOVQ  dstOff+32(FP), CX
 	MOVQ  SI, DX
-	ADDQ  CX, DX
+	ADDQ  dstOff+32(FP), DX
 	MOVQ  src+40(FP), CX
 	MOVQ  n+48(FP), DI
 	XORQ  R8, R8
@@ -867,9 +845,8 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
@@ -879,18 +856,15 @@ retry:
 	JEQ   fail1
 	MOVQ  CX, DI
 	SHRQ  $0x20, DI
-	MOVQ  capacity+40(FP), R8
-	CMPQ  DI, R8
+	CMPQ  DI, capacity+40(FP)
 	JCC   fail2
-	MOVQ  fullOff+24(FP), R8
 	MOVQ  SI, R9
-	ADDQ  R8, R9
+	ADDQ  fullOff+24(FP), R9
 	MOVL  -4(R9)(DX*4), R8
 	MOVQ  entries+48(FP), DX
 	MOVQ  (DX)(R8*8), R9
-	MOVQ  freeOff+32(FP), DX
 	MOVQ  SI, R10
-	ADDQ  DX, R10
+	ADDQ  freeOff+32(FP), R10
 	MOVL  R8, (R10)(DI*4)
 	MOVQ  CX, DX
 	MOVQ  $+4294967295, R14
@@ -968,9 +942,8 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
@@ -980,18 +953,15 @@ retry:
 	JEQ   fail1
 	MOVQ  CX, DI
 	SHRQ  $0x20, DI
-	MOVQ  capacity+40(FP), R8
-	CMPQ  DI, R8
+	CMPQ  DI, capacity+40(FP)
 	JCC   fail2
-	MOVQ  fullOff+24(FP), R8
 	MOVQ  SI, R9
-	ADDQ  R8, R9
+	ADDQ  fullOff+24(FP), R9
 	MOVL  -4(R9)(DX*4), R8
 	MOVQ  entries+48(FP), DX
 	MOVQ  (DX)(R8*8), R9
-	MOVQ  freeOff+32(FP), DX
 	MOVQ  SI, R10
-	ADDQ  DX, R10
+	ADDQ  freeOff+32(FP), R10
 	MOVL  R8, (R10)(DI*4)
 	MOVQ  CX, DX
 	MOVQ  $+4294967295, R14
@@ -1069,9 +1039,8 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
@@ -1079,9 +1048,8 @@ retry:
 	MOVL  CX, DX
 	CMPQ  DX, $+0
 	JEQ   fail1
-	MOVQ  fullOff+24(FP), DI
 	MOVQ  SI, R8
-	ADDQ  DI, R8
+	ADDQ  fullOff+24(FP), R8
 	MOVL  -4(R8)(DX*4), DI
 	MOVQ  entries+32(FP), DX
 	MOVQ  (DX)(DI*8), R8
@@ -1153,9 +1121,8 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
@@ -1163,9 +1130,8 @@ retry:
 	MOVL  CX, DX
 	CMPQ  DX, $+0
 	JEQ   fail1
-	MOVQ  fullOff+24(FP), DI
 	MOVQ  SI, R8
-	ADDQ  DI, R8
+	ADDQ  fullOff+24(FP), R8
 	MOVL  -4(R8)(DX*4), DI
 	MOVQ  entries+32(FP), DX
 	MOVQ  (DX)(DI*8), R8
@@ -1237,9 +1203,8 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
@@ -1248,9 +1213,8 @@ retry:
 	SHRQ  $0x20, DX
 	CMPQ  DX, $+0
 	JEQ   fail1
-	MOVQ  freeOff+24(FP), DI
 	MOVQ  SI, R8
-	ADDQ  DI, R8
+	ADDQ  freeOff+24(FP), R8
 	MOVL  -4(R8)(DX*4), DI
 	MOVQ  CX, DX
 	MOVQ  $+4294967296, R14
@@ -1317,9 +1281,8 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
@@ -1328,9 +1291,8 @@ retry:
 	SHRQ  $0x20, DX
 	CMPQ  DX, $+0
 	JEQ   fail1
-	MOVQ  freeOff+24(FP), DI
 	MOVQ  SI, R8
-	ADDQ  DI, R8
+	ADDQ  freeOff+24(FP), R8
 	MOVL  -4(R8)(DX*4), DI
 	MOVQ  CX, DX
 	MOVQ  $+4294967296, R14
@@ -1397,20 +1359,17 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
 	MOVL  CX, DX
-	MOVQ  capacity+32(FP), DI
-	CMPQ  DX, DI
+	CMPQ  DX, capacity+32(FP)
 	JCC   fail1
-	MOVQ  fullOff+24(FP), DI
 	MOVQ  SI, R8
-	ADDQ  DI, R8
+	ADDQ  fullOff+24(FP), R8
 	MOVQ  e+40(FP), DI
 	MOVL  DI, (R8)(DX*4)
 	MOVQ  CX, DX
@@ -1473,20 +1432,17 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
 	MOVL  CX, DX
-	MOVQ  capacity+32(FP), DI
-	CMPQ  DX, DI
+	CMPQ  DX, capacity+32(FP)
 	JCC   fail1
-	MOVQ  fullOff+24(FP), DI
 	MOVQ  SI, R8
-	ADDQ  DI, R8
+	ADDQ  fullOff+24(FP), R8
 	MOVQ  e+40(FP), DI
 	MOVL  DI, (R8)(DX*4)
 	MOVQ  CX, DX
@@ -1549,21 +1505,18 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
 	MOVQ  CX, DX
 	SHRQ  $0x20, DX
-	MOVQ  capacity+32(FP), DI
-	CMPQ  DX, DI
+	CMPQ  DX, capacity+32(FP)
 	JCC   fail1
-	MOVQ  freeOff+24(FP), DI
 	MOVQ  SI, R8
-	ADDQ  DI, R8
+	ADDQ  freeOff+24(FP), R8
 	MOVQ  e+40(FP), DI
 	MOVL  DI, (R8)(DX*4)
 	MOVQ  CX, DX
@@ -1627,21 +1580,18 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  stride+8(FP), CX
 	MOVQ  BX, DX
-	IMULQ CX, DX
+	IMULQ stride+8(FP), DX
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
 	MOVQ  CX, DX
 	SHRQ  $0x20, DX
-	MOVQ  capacity+32(FP), DI
-	CMPQ  DX, DI
+	CMPQ  DX, capacity+32(FP)
 	JCC   fail1
-	MOVQ  freeOff+24(FP), DI
 	MOVQ  SI, R8
-	ADDQ  DI, R8
+	ADDQ  freeOff+24(FP), R8
 	MOVQ  e+40(FP), DI
 	MOVL  DI, (R8)(DX*4)
 	MOVQ  CX, DX

@@ -118,6 +118,10 @@ type gen struct {
 	op   *ir.Op
 	r    []int
 	ncpy int
+	// folded maps a value defined by an Arg that is read only once, as the
+	// B operand of the next statement, to its argument slot: that
+	// statement reads the argument from memory directly.
+	folded map[ir.Value]operand.Mem
 }
 
 func (g *gen) reg(v ir.Value) reg.GPPhysical { return regs[g.r[v]] }
@@ -137,6 +141,9 @@ func fits32(x int64) bool { return x >= math.MinInt32 && x <= math.MaxInt32 }
 // an immediate does not fit a sign-extended 32-bit field.
 func (g *gen) operand(x ir.Operand) operand.Op {
 	if !x.IsImm {
+		if m, ok := g.folded[x.V]; ok {
+			return m
+		}
 		return g.reg(x.V)
 	}
 	if fits32(x.Imm) {
@@ -184,7 +191,13 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 	}
 	ctx.CMPQ(idx, lb.Addr)
 	ctx.JCC(operand.LabelRef("indexrange"))
+	g.fold()
 	for i := range op.Body {
+		if s := &op.Body[i]; s.Kind == ir.Arg {
+			if _, ok := g.folded[s.Dst]; ok {
+				continue
+			}
+		}
 		if err := g.stmt(&op.Body[i]); err != nil {
 			return fmt.Errorf("statement %d: %w", i, err)
 		}
@@ -211,6 +224,44 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 	ctx.INCQ(operand.Mem{Symbol: operand.Symbol{Name: "·zopAborts"}, Base: reg.StaticBase, Disp: 8 * f.Num})
 	ctx.JMP(operand.LabelRef("retry"))
 	return nil
+}
+
+// fold finds the Arg statements whose value is read once, as the register
+// B operand of the next ALU (Add, Sub, Mul, And, Or) or Branch: amd64 can
+// take that operand from memory, which saves a load into a register.
+func (g *gen) fold() {
+	g.folded = map[ir.Value]operand.Mem{}
+	uses := map[ir.Value]int{}
+	for i := range g.op.Body {
+		for _, v := range g.op.Body[i].Uses() {
+			uses[v]++
+		}
+	}
+	for _, r := range g.op.Results {
+		uses[r.V]++
+	}
+	body := g.op.Body
+	for i := 0; i+1 < len(body); i++ {
+		a, next := &body[i], &body[i+1]
+		if a.Kind != ir.Arg || uses[a.Dst] != 1 || next.B.IsImm || next.B.V != a.Dst || next.A == a.Dst {
+			continue
+		}
+		ok := next.Kind == ir.Branch
+		if next.Kind == ir.ALU {
+			switch next.ALU {
+			case ir.Add, ir.Sub, ir.Mul, ir.And, ir.Or:
+				ok = true
+			}
+		}
+		if !ok {
+			continue
+		}
+		b, err := g.ctx.Param(g.op.Params[a.Param].Name).Resolve()
+		if err != nil {
+			continue
+		}
+		g.folded[a.Dst] = b.Addr
+	}
 }
 
 // exit stores idx (or 0), the status and, when zero is set, zero results.
