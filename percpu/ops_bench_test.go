@@ -33,6 +33,9 @@ func BenchmarkOp(b *testing.B) {
 	})
 	b.Run("LoadAddLoadLoadAddStoreMMCID", func(b *testing.B) {
 		benchRegister(b)
+		if !proc.features.HasMMCID() {
+			b.Skip("the kernel does not fill mm_cid")
+		}
 		arr, _ := words(limit)
 		ptr := unsafe.Pointer(&arr)
 		b.RunParallel(func(pb *testing.PB) {

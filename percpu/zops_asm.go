@@ -33,6 +33,9 @@ func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expe
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
@@ -51,6 +54,9 @@ func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc i
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
@@ -75,6 +81,9 @@ func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit u
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
@@ -97,6 +106,9 @@ func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uint
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
@@ -119,6 +131,9 @@ func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr,
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
@@ -141,6 +156,9 @@ func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
@@ -167,6 +185,9 @@ func opPoolPopCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff ui
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opPoolPopMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
@@ -189,6 +210,9 @@ func opPoolPopClaimCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullO
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opPoolPopClaimMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
@@ -211,6 +235,9 @@ func opPoolClaimFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, free
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opPoolClaimFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int)
@@ -233,6 +260,9 @@ func opPoolPushFullCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullO
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opPoolPushFullMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
@@ -255,6 +285,9 @@ func opPoolPushFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, freeO
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
 func opPoolPushFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)

@@ -57,6 +57,9 @@ func comment(f *file, text string) {
 
 func declDoc(f *file, fn *ir.Function) {
 	comment(f, fmt.Sprintf("%s %s\nThe slot index is the calling thread's %s, read inside the critical section;\nidx returns it. status: 0 committed; k >= 1 the op's failure k (nothing\ncommitted); -1 no usable rseq area on this thread; -2 idx >= limit.\nResults other than idx are zero unless status is 0.", fn.Name(), fn.Op.Doc, fn.Index.Field))
+	if fn.Index == ir.IndexMMCID {
+		comment(f, "Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older\nkernels mm_cid is never written, every thread would get the same slot on\ndifferent CPUs, and the section would no longer be exclusive.")
+	}
 }
 
 // Asm returns zops_asm.go: declarations of the asm functions.
