@@ -79,8 +79,8 @@ func IsSubprocess() bool { return os.Getenv(envChild) != "" }
 // SubprocessOptions.SeccompInPlace notes for what that means).
 //
 // In the default (re-exec) mode it does not return in the first image: it
-// installs the filter on all threads and re-executes the test binary, which
-// then starts under the filter. If the filter cannot be installed the
+// installs the filter on the calling thread and re-executes the test binary
+// from that thread, so the new image starts under the filter. If the filter cannot be installed the
 // process exits with status 3 after printing a marker that makes the parent
 // skip the test.
 func MaybeInstallSeccompFromEnv() {
@@ -101,17 +101,28 @@ func MaybeInstallSeccompFromEnv() {
 		fmt.Fprintf(os.Stderr, "testutil: bad %s=%q\n", envStage, stage)
 		os.Exit(2)
 	}
-	if err := InstallRseqFilter(s); err != nil {
-		fmt.Printf("%s: %v\n", seccompUnavailable, err)
-		os.Exit(exitSeccompUnavailable)
-	}
 	if stage == "tsync" {
+		if err := InstallRseqFilter(s); err != nil {
+			fmt.Printf("%s: %v\n", seccompUnavailable, err)
+			os.Exit(exitSeccompUnavailable)
+		}
 		return
 	}
+	// Filter only this thread, then execve from it: the filter survives
+	// execve and the other threads do not. Filtering all threads instead
+	// would let glibc (cgo builds) abort the process if the runtime
+	// started a thread in between (see SubprocessOptions.SeccompInPlace).
+	// While this thread is locked, the runtime creates new threads from
+	// its template thread, so none inherits this filter.
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testutil: re-exec under seccomp: %v\n", err)
 		os.Exit(2)
+	}
+	runtime.LockOSThread()
+	if err := installFilter(s, 0); err != nil {
+		fmt.Printf("%s: %v\n", seccompUnavailable, err)
+		os.Exit(exitSeccompUnavailable)
 	}
 	err = syscall.Exec(exe, os.Args, setEnv(os.Environ(), envStage, "exec-done"))
 	fmt.Fprintf(os.Stderr, "testutil: re-exec under seccomp: %v\n", err)
@@ -127,6 +138,14 @@ func MaybeInstallSeccompFromEnv() {
 // It does not undo a registration a thread made before: such a thread keeps
 // its area and its critical sections keep working.
 func InstallRseqFilter(s Seccomp) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return installFilter(s, unix.SECCOMP_FILTER_FLAG_TSYNC)
+}
+
+// installFilter installs the filter on the calling thread (which the caller
+// has locked) with the given seccomp(2) flags.
+func installFilter(s Seccomp, flags uintptr) error {
 	arch, ok := auditArch[runtime.GOARCH]
 	if !ok {
 		return fmt.Errorf("no seccomp audit arch for %s", runtime.GOARCH)
@@ -143,15 +162,13 @@ func InstallRseqFilter(s Seccomp) error {
 		/* 5 */ {Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 	}
-	r, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	r, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
 	runtime.KeepAlive(prog)
 	if e != 0 {
-		return fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC): %w", e)
+		return fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, %#x): %w", flags, e)
 	}
 	if r != 0 {
 		return fmt.Errorf("seccomp TSYNC: thread %d could not be synchronized", r)

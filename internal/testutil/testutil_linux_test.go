@@ -56,6 +56,9 @@ func TestRseqWithoutFilter(t *testing.T) {
 	case 0:
 	case unix.ENOSYS:
 		t.Skip("rseq is not available here (qemu-user?)")
+	case unix.EINVAL, unix.EBUSY:
+		// glibc registered this thread already (cgo or -race build).
+		t.Skipf("rseq: %v: this thread already has an area (glibc?)", e)
 	default:
 		t.Fatalf("rseq: %v", e)
 	}
@@ -86,9 +89,12 @@ func TestSeccompChild(t *testing.T) {
 }
 
 func TestSeccompRseq(t *testing.T) {
-	if e := tryRseq(t); e == unix.ENOSYS {
+	probe := tryRseq(t)
+	if probe == unix.ENOSYS {
 		t.Skip("rseq is not available here at all")
 	}
+	// EINVAL/EBUSY: glibc registered this thread (cgo or -race build).
+	glibcRegisters := (probe == unix.EINVAL || probe == unix.EBUSY) && !strings.Contains(os.Getenv("GLIBC_TUNABLES"), "glibc.pthread.rseq=0")
 	for _, c := range []struct {
 		s     testutil.Seccomp
 		errno syscall.Errno
@@ -99,6 +105,9 @@ func TestSeccompRseq(t *testing.T) {
 				name = c.s.String() + "/inplace"
 			}
 			t.Run(name, func(t *testing.T) {
+				if inPlace && glibcRegisters {
+					t.Skip("glibc registers threads here: after an in-place filter its next pthread_create aborts the process")
+				}
 				res := testutil.RunSubprocess(t, "TestSeccompChild",
 					[]string{"WANT_ERRNO=" + strconv.Itoa(int(c.errno))},
 					testutil.SubprocessOptions{Seccomp: c.s, SeccompInPlace: inPlace})
@@ -317,6 +326,9 @@ func TestPressure(t *testing.T) {
 		}
 		p := testutil.StartPressure(t, testutil.PressureOptions{Spinners: 4, Allocators: 2, GC: true})
 		time.Sleep(50 * time.Millisecond)
+		for deadline := time.Now().Add(10 * time.Second); p.GCs() == 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		p.Stop()
 		calls.Store(p.GCs())
 	})
