@@ -97,6 +97,16 @@ func (p *Pool[T]) Get() (*T, bool) {
 			}
 			return (*T)(x), true
 		}
+	} else if s != nil && !raceEnabled {
+		// The fallback's common case, inline: this P's stack.
+		id := runtime_procPin()
+		if id < len(s.shards) {
+			if x := s.shards[id].pop(); x != nil {
+				runtime_procUnpin()
+				return x, true
+			}
+		}
+		runtime_procUnpin()
 	}
 	return p.getSlow()
 }
@@ -149,6 +159,14 @@ func (p *Pool[T]) Put(x *T) {
 			}
 			return
 		}
+	} else if s != nil && !raceEnabled {
+		// The fallback's common case, inline: this P's stack.
+		id := runtime_procPin()
+		if id < len(s.shards) && s.shards[id].push(x) {
+			runtime_procUnpin()
+			return
+		}
+		runtime_procUnpin()
 	}
 	p.storage().put(x)
 }
@@ -187,7 +205,7 @@ func (p *Pool[T]) allocState() *poolState[T] {
 	if s := p.state.Load(); s != nil {
 		return s
 	}
-	s := newPoolState[T](p.PerCPU, p.Shared)
+	s := newPoolState[T](p.PerCPU, p.Shared, proc.fastPath)
 	p.state.Store(s)
 	return s
 }
@@ -213,13 +231,15 @@ type poolState[T any] struct {
 	sharedCap int
 }
 
-func newPoolState[T any](perCPU, shared int) *poolState[T] {
+// newPoolState allocates storage; fast selects the per-CPU slabs (if they
+// can be allocated) over the per-P fallback.
+func newPoolState[T any](perCPU, shared int, fast bool) *poolState[T] {
 	if perCPU <= 0 {
 		perCPU = DefaultPerCPU
 	}
 	perCPU = min(perCPU, MaxPerCPU)
 	s := &poolState[T]{perCPU: perCPU}
-	if proc.fastPath && s.fast.init(proc.slots, perCPU) {
+	if fast && s.fast.init(proc.slots, perCPU) {
 		s.slots = proc.slots
 	} else {
 		s.slots = fallbackSlots()

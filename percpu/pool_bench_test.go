@@ -55,6 +55,13 @@ var benchImpls = []struct {
 	{"percpu", func() benchPool {
 		return percpuBench{&Pool[benchObj]{New: func() *benchObj { return new(benchObj) }}}
 	}},
+	{"percpu-perP", func() benchPool {
+		// The same Pool on its fallback level (per-P stacks under
+		// runtime.procPin), as it runs where rseq is unavailable.
+		p := &Pool[benchObj]{New: func() *benchObj { return new(benchObj) }}
+		p.state.Store(newPoolState[benchObj](0, 0, false))
+		return percpuBench{p}
+	}},
 	{"sync.Pool", func() benchPool {
 		return syncBench{&sync.Pool{New: func() any { return new(benchObj) }}}
 	}},
