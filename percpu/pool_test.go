@@ -715,3 +715,98 @@ func TestPoolWithoutRseq(t *testing.T) {
 		t.Fatalf("child:\n%s", res.Output)
 	}
 }
+
+// moveFree moves the top index of slot from's free stack to slot to's, as a
+// Put that claimed an entry on one CPU and gave it back on another would
+// (quiescent pool only).
+func moveFree[T any](t *testing.T, f *poolFast[T], from, to int) {
+	t.Helper()
+	ftops, _, ffree := f.slab(from)
+	ttops, _, tfree := f.slab(to)
+	fr, tr := *ftops>>32, *ttops>>32
+	if fr == 0 || tr >= uint64(f.capacity) {
+		t.Fatalf("moveFree %d -> %d: free counts %d, %d", from, to, fr, tr)
+	}
+	tfree[tr] = ffree[fr-1]
+	*ftops -= 1 << 32
+	*ttops += 1 << 32
+}
+
+// slotCounts returns slot i's full and free counts.
+func slotCounts[T any](f *poolFast[T], i int) (ft, fr int) {
+	tops, _, _ := f.slab(i)
+	return int(*tops & (1<<32 - 1)), int(*tops >> 32)
+}
+
+// TestPoolIndexDrift drives the fast path's rare branches deterministically:
+// indices drift between CPUs when a goroutine migrates between Put's two
+// critical sections, so a CPU can find its full stack full while it holds
+// free indices (Put gives the index back), its free stack full while it has
+// objects (Get moves the index to the spare list) or no free index at all
+// (Put takes one from the spare list). Index conservation is checked after
+// every step.
+func TestPoolIndexDrift(t *testing.T) {
+	if !fastPathPool() {
+		t.Skip("fast path off")
+	}
+	if proc.slots < 2 {
+		t.Skip("needs two per-CPU slots")
+	}
+	p := &Pool[testObj]{PerCPU: 2, Shared: -1}
+	a, b, c := &testObj{id: 1}, &testObj{id: 2}, &testObj{id: 3}
+	onOneCPU(t, func() {
+		s := p.storage()
+		f := &s.fast
+		p.Put(a)
+		me := -1
+		for i := 0; i < int(f.limit); i++ {
+			if ft, _ := slotCounts(f, i); ft == 1 {
+				me = i
+			}
+		}
+		if me < 0 {
+			t.Fatal("Put did not reach a per-CPU slot")
+		}
+		other := (me + 1) % int(f.limit)
+		step := func(name string, wantFt, wantFr, wantSpare int) {
+			t.Helper()
+			s.checkIndices(t)
+			ft, fr := slotCounts(f, me)
+			if ft != wantFt || fr != wantFr || len(f.spare) != wantSpare {
+				t.Fatalf("%s: slot %d has %d full, %d free, spare %d; want %d, %d, %d",
+					name, me, ft, fr, len(f.spare), wantFt, wantFr, wantSpare)
+			}
+		}
+		step("Put a", 1, 1, 0)
+		moveFree(t, f, other, me)
+		step("drift in", 1, 2, 0)
+		p.Put(b)
+		step("Put b", 2, 1, 0)
+		// Full stack full, yet a free index: Put claims it, cannot push,
+		// clears the entry and gives the index back; c is dropped.
+		p.Put(c)
+		step("Put c (cache full)", 2, 1, 0)
+		if s.retained()[c] {
+			t.Error("dropped object c is still referenced by the pool")
+		}
+		// Free stack full: Get keeps the index and moves it to spare.
+		moveFree(t, f, other, me)
+		step("drift in again", 2, 2, 0)
+		if x, ok := p.Get(); !ok || x != b {
+			t.Fatalf("Get = %v, %v; want b", x, ok)
+		}
+		step("Get b (free stack full)", 1, 2, 1)
+		// No free index here: Put takes the spare one.
+		moveFree(t, f, me, other)
+		moveFree(t, f, me, other)
+		step("drift out", 1, 0, 1)
+		p.Put(b)
+		step("Put b (from spare)", 2, 0, 0)
+		for _, want := range []*testObj{b, a} {
+			if x, ok := p.Get(); !ok || x != want {
+				t.Fatalf("Get = %v, %v; want object %d", x, ok, want.id)
+			}
+		}
+		step("emptied", 0, 2, 0)
+	})
+}
