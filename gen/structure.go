@@ -48,7 +48,7 @@ func CheckStructure(arch, text string, f *ir.Function) error {
 		startSeq = []string{fmt.Sprintf("LONG $%#08x", ir.AMD64MarkerPrefix), fmt.Sprintf("LONG $%#08x", ir.AMD64Start)}
 		postSeq = []string{fmt.Sprintf("LONG $%#08x", ir.AMD64MarkerPrefix), fmt.Sprintf("LONG $%#08x", ir.AMD64PostCommit)}
 		sigSeq = []string{"BYTE $0x0f", "BYTE $0xb9", "BYTE $0x3d", fmt.Sprintf("LONG $%#08x", ir.Signature)}
-		abortSeq = []string{"LOCK", fmt.Sprintf("INCQ ·zopAborts+%d(SB)", 8*f.Num), "JMP retry"}
+		abortSeq = []string{fmt.Sprintf("LEAQ ·zopAborts+%d(SB), R14", 8*f.Num), "LOCK", "INCQ (R14)", "JMP retry"}
 		commitRE = regexp.MustCompile(`^(MOVQ|MOVL|ADDQ|ADDL) [A-Z0-9]+, -?[0-9]*\([A-Z0-9]+\)(\([A-Z0-9]+\*[1248]\))?$`)
 		regRE = regexp.MustCompile(`\b(SP|BP|R15|R15L|SPL|BPL)\b`)
 	case "arm64":

@@ -67,8 +67,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+0(SB), R14
 	LOCK
-	INCQ ·zopAborts+0(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
@@ -134,8 +135,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+8(SB), R14
 	LOCK
-	INCQ ·zopAborts+8(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
@@ -193,8 +195,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+16(SB), R14
 	LOCK
-	INCQ ·zopAborts+16(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
@@ -252,8 +255,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+24(SB), R14
 	LOCK
-	INCQ ·zopAborts+24(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
@@ -324,8 +328,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+32(SB), R14
 	LOCK
-	INCQ ·zopAborts+32(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
@@ -396,8 +401,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+40(SB), R14
 	LOCK
-	INCQ ·zopAborts+40(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
@@ -454,8 +460,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+48(SB), R14
 	LOCK
-	INCQ ·zopAborts+48(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
@@ -512,8 +519,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+56(SB), R14
 	LOCK
-	INCQ ·zopAborts+56(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
@@ -582,8 +590,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+64(SB), R14
 	LOCK
-	INCQ ·zopAborts+64(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
@@ -652,8 +661,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+72(SB), R14
 	LOCK
-	INCQ ·zopAborts+72(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
@@ -734,8 +744,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+80(SB), R14
 	LOCK
-	INCQ ·zopAborts+80(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
@@ -816,8 +827,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+88(SB), R14
 	LOCK
-	INCQ ·zopAborts+88(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opPoolPopCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
@@ -913,8 +925,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+96(SB), R14
 	LOCK
-	INCQ ·zopAborts+96(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opPoolPopMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
@@ -1010,8 +1023,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+104(SB), R14
 	LOCK
-	INCQ ·zopAborts+104(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opPoolPopClaimCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
@@ -1092,8 +1106,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+112(SB), R14
 	LOCK
-	INCQ ·zopAborts+112(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opPoolPopClaimMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
@@ -1174,8 +1189,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+120(SB), R14
 	LOCK
-	INCQ ·zopAborts+120(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opPoolClaimFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int)
@@ -1252,8 +1268,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+128(SB), R14
 	LOCK
-	INCQ ·zopAborts+128(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opPoolClaimFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int)
@@ -1330,8 +1347,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+136(SB), R14
 	LOCK
-	INCQ ·zopAborts+136(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opPoolPushFullCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
@@ -1403,8 +1421,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+144(SB), R14
 	LOCK
-	INCQ ·zopAborts+144(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opPoolPushFullMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
@@ -1476,8 +1495,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+152(SB), R14
 	LOCK
-	INCQ ·zopAborts+152(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opPoolPushFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
@@ -1551,8 +1571,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+160(SB), R14
 	LOCK
-	INCQ ·zopAborts+160(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func opPoolPushFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
@@ -1626,8 +1647,9 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
+	LEAQ ·zopAborts+168(SB), R14
 	LOCK
-	INCQ ·zopAborts+168(SB)
+	INCQ (R14)
 	JMP  retry
 
 // func zopAddrs(fns *[22]unsafe.Pointer, descs *[22]unsafe.Pointer)

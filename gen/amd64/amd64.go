@@ -220,8 +220,12 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 	ctx.Comment("abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows")
 	raw(ctx, ir.AMD64SigPrefix[:]...)
 	long(ctx, ir.Signature)
+	// The address goes through a register so that LOCK stays the prefix of
+	// INCQ even where dynamic linking rewrites a global access into a GOT
+	// load followed by the access.
+	ctx.LEAQ(operand.Mem{Symbol: operand.Symbol{Name: "·zopAborts"}, Base: reg.StaticBase, Disp: 8 * f.Num}, scratch)
 	ctx.Instruction(&avoir.Instruction{Opcode: "LOCK"})
-	ctx.INCQ(operand.Mem{Symbol: operand.Symbol{Name: "·zopAborts"}, Base: reg.StaticBase, Disp: 8 * f.Num})
+	ctx.INCQ(operand.Mem{Base: scratch})
 	ctx.JMP(operand.LabelRef("retry"))
 	return nil
 }
