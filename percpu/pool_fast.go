@@ -355,3 +355,14 @@ func poolAborts() string {
 	}
 	return b.String()
 }
+
+// poolAbortTotal is the number of aborted pool critical sections so far.
+func poolAbortTotal() uint64 {
+	var n uint64
+	for i, op := range zopTable {
+		if strings.HasPrefix(op.fn, "opPool") {
+			n += atomic.LoadUint64(&zopAborts[i])
+		}
+	}
+	return n
+}

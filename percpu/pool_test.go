@@ -543,7 +543,13 @@ func TestPoolMigration(t *testing.T) {
 		Interval: 200 * time.Microsecond,
 	})
 	ss := testutil.StartSignalStorm(t, testutil.SignalStormOptions{Interval: 100 * time.Microsecond})
-	poolWorkers(tr, p, 4, poolOps(100000, 10000), 3, nil)
+	// Run the model at least once, and on until some pool critical section
+	// was aborted (restarted by the kernel) or the time is up.
+	aborts0 := poolAbortTotal()
+	deadline := time.Now().Add(3 * time.Second)
+	for round := 0; round == 0 || fastPathPool() && poolAbortTotal() == aborts0 && time.Now().Before(deadline); round++ {
+		poolWorkers(tr, p, 4, poolOps(100000, 10000), 3, nil)
+	}
 	mstats, err := ms.Stop()
 	if err != nil {
 		t.Fatal(err)
