@@ -9,9 +9,9 @@ import (
 
 var _ = atomic.LoadUint64 // some op sets use no atomics
 
-// fallbackLoadCbneStore is the portable opLoadCbneStore: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// compares the word at base + idx*stride with expect and, if equal, stores newv there.
+// fallbackLoadCbneStore is the portable opLoadCbneStoreCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op compares the word at base + idx*stride with expect and, if equal, stores newv there.
 // Fails with 1 if the word differs from expect (nothing stored).
 func fallbackLoadCbneStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int) {
 	if shard >= limit {
@@ -34,9 +34,9 @@ func fallbackLoadCbneStore(shard uintptr, base unsafe.Pointer, stride uintptr, l
 	return shard, statusOK
 }
 
-// fallbackLoadAddStore is the portable opLoadAddStore: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// adds inc to the word at base + idx*stride.
+// fallbackLoadAddStore is the portable opLoadAddStoreCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op adds inc to the word at base + idx*stride.
 func fallbackLoadAddStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
 	if shard >= limit {
 		return shard, statusIndexRange
@@ -53,9 +53,9 @@ func fallbackLoadAddStore(shard uintptr, base unsafe.Pointer, stride uintptr, li
 	return shard, statusOK
 }
 
-// fallbackLoadCbeqStoreAddLoadStore is the portable opLoadCbeqStoreAddLoadStore: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// pops the head of the singly linked list whose head pointer is the word at
+// fallbackLoadCbeqStoreAddLoadStore is the portable opLoadCbeqStoreAddLoadStoreCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op pops the head of the singly linked list whose head pointer is the word at
 // base + idx*stride: head = *slot; if head == expectnot fail 1; *slot =
 // *(head + voff) (the next pointer at offset voff in the node); returns head.
 // Nodes must not be Go heap memory the collector scans through this list.
@@ -81,9 +81,9 @@ func fallbackLoadCbeqStoreAddLoadStore(shard uintptr, base unsafe.Pointer, strid
 	return v6, shard, statusOK
 }
 
-// fallbackLoadAddLoadLoadAddStore is the portable opLoadAddLoadLoadAddStore: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// loads the slot array p = *ptr inside the section and adds inc to the word at
+// fallbackLoadAddLoadLoadAddStore is the portable opLoadAddLoadLoadAddStoreCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op loads the slot array p = *ptr inside the section and adds inc to the word at
 // p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
 // (membarrier RSEQ) knows no section still commits to the old array.
 func fallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
@@ -102,9 +102,9 @@ func fallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride u
 	return shard, statusOK
 }
 
-// fallbackLoadCbneStoreStore is the portable opLoadCbneStoreStore: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// compares the word at base + idx*stride with expect; if equal, stores newv2 at
+// fallbackLoadCbneStoreStore is the portable opLoadCbneStoreStoreCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op compares the word at base + idx*stride with expect; if equal, stores newv2 at
 // slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
 // if the word differs from expect (nothing stored).
 func fallbackLoadCbneStoreStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int) {
@@ -131,9 +131,9 @@ func fallbackLoadCbneStoreStore(shard uintptr, base unsafe.Pointer, stride uintp
 	return shard, statusOK
 }
 
-// fallbackLoadCbneMemcpyStore is the portable opLoadCbneMemcpyStore: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// compares the word at base + idx*stride with expect; if equal, copies n bytes
+// fallbackLoadCbneMemcpyStore is the portable opLoadCbneMemcpyStoreCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op compares the word at base + idx*stride with expect; if equal, copies n bytes
 // from src to slot + dstOff (speculative) and then stores newv at the slot
 // (commit). Fails with 1 if the word differs from expect (nothing copied).
 func fallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int) {
@@ -162,9 +162,9 @@ func fallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uint
 	return shard, statusOK
 }
 
-// fallbackPoolPop is the portable opPoolPop: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// pops the top of this CPU's full stack: e = full[ft-1]; x = entries[e]
+// fallbackPoolPop is the portable opPoolPopCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op pops the top of this CPU's full stack: e = full[ft-1]; x = entries[e]
 // (a 64-bit load from entries + e*8); pushes e on the free stack (free[fr] = e,
 // speculative) and commits tops = w + (1<<32) - 1 (ft-1, fr+1). The caller
 // clears entries[e] itself. Fails with 1 if the full stack is empty, 2 if the
@@ -203,9 +203,9 @@ func fallbackPoolPop(shard uintptr, base unsafe.Pointer, stride uintptr, limit u
 	return v14, uintptr(v12), shard, statusOK
 }
 
-// fallbackPoolPopClaim is the portable opPoolPopClaim: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// pops the top of this CPU's full stack and hands the entry index to the
+// fallbackPoolPopClaim is the portable opPoolPopClaimCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op pops the top of this CPU's full stack and hands the entry index to the
 // caller, who then owns it: e = full[ft-1]; x = entries[e]; commits
 // tops = w - 1. Fails with 1 if the full stack is empty.
 func fallbackPoolPopClaim(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int) {
@@ -234,9 +234,9 @@ func fallbackPoolPopClaim(shard uintptr, base unsafe.Pointer, stride uintptr, li
 	return v12, uintptr(v10), shard, statusOK
 }
 
-// fallbackPoolClaimFree is the portable opPoolClaimFree: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// pops the top of this CPU's free stack and hands the entry index to the
+// fallbackPoolClaimFree is the portable opPoolClaimFreeCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op pops the top of this CPU's free stack and hands the entry index to the
 // caller: e = free[fr-1]; commits tops = w - (1<<32). Fails with 1 if the
 // free stack is empty.
 func fallbackPoolClaimFree(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int) {
@@ -263,9 +263,9 @@ func fallbackPoolClaimFree(shard uintptr, base unsafe.Pointer, stride uintptr, l
 	return uintptr(v10), shard, statusOK
 }
 
-// fallbackPoolPushFull is the portable opPoolPushFull: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// pushes entry index e on this CPU's full stack: full[ft] = e (speculative)
+// fallbackPoolPushFull is the portable opPoolPushFullCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op pushes entry index e on this CPU's full stack: full[ft] = e (speculative)
 // and commits tops = w + 1. Fails with 1 if the full stack holds capacity
 // entries.
 func fallbackPoolPushFull(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int) {
@@ -294,9 +294,9 @@ func fallbackPoolPushFull(shard uintptr, base unsafe.Pointer, stride uintptr, li
 	return shard, statusOK
 }
 
-// fallbackPoolPushFree is the portable opPoolPushFree: the same effect on slot shard,
-// chosen by the caller, under that shard's fallback lock; idx returns shard.
-// pushes entry index e on this CPU's free stack: free[fr] = e (speculative)
+// fallbackPoolPushFree is the portable opPoolPushFreeCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op pushes entry index e on this CPU's free stack: free[fr] = e (speculative)
 // and commits tops = w + (1<<32). Fails with 1 if the free stack holds
 // capacity entries.
 func fallbackPoolPushFree(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int) {

@@ -82,7 +82,7 @@ func fallback(f *file, op *ir.Op) error {
 		return "return " + strings.Join(zeros, ", ") + ", " + status
 	}
 	f.p("")
-	comment(f, fmt.Sprintf("fallback%s is the portable op%s: the same effect on slot shard,\nchosen by the caller, under that shard's fallback lock; idx returns shard.\n%s", op.Name, op.Name, op.Doc))
+	comment(f, fmt.Sprintf("fallback%s is the portable op%sCPU/MMCID: the same effect on slot\nshard, chosen by the caller, under that shard's fallback lock; idx returns\nshard. The op %s", op.Name, op.Name, op.Doc))
 	f.p("func fallback%s(shard uintptr, %s) (%s) {", op.Name, strings.Join(ps, ", "), strings.Join(rs, ", "))
 	f.p("if shard >= limit { %s }", ret("statusIndexRange"))
 	f.p("lk := fallbackLock(shard)")
