@@ -247,8 +247,11 @@ func tightLoop(fi int, enough func() bool) error {
 		if count != nodes {
 			return fmt.Errorf("%s: %d nodes in the lists, want %d", info.fn, count, nodes)
 		}
-	default: // the pool ops: cycle an entry through all five
+	case "PoolPop", "PoolPopClaim", "PoolClaimFree", "PoolPushFull", "PoolPushFree":
+		// Cycle entries through all five pool ops.
 		return poolTightLoop(info.fn, mm, limit, enough)
+	default:
+		return fmt.Errorf("no tight loop for op %s: add a case to tightLoop (gen/README.md)", info.op)
 	}
 	return nil
 }
