@@ -51,6 +51,13 @@ static uintptr_t gorseq_thread_pointer(void) {
 
 static void *gorseq_legacy_area(void) { return (void *)&__rseq_abi; }
 
+static void *gorseq_glibc_area(void) {
+	if (&__rseq_offset == NULL) {
+		return NULL;
+	}
+	return (char *)__builtin_thread_pointer() + __rseq_offset;
+}
+
 static uint32_t gorseq_legacy_refcount(void) { return __rseq_refcount; }
 
 // gorseq_legacy_register takes a reference on the calling thread's shared
@@ -130,6 +137,11 @@ func Detect() Info {
 // ThreadPointer returns the calling thread's thread pointer (what FS:0 holds
 // on amd64 and TPIDR_EL0 on arm64).
 func ThreadPointer() uintptr { return uintptr(C.gorseq_thread_pointer()) }
+
+// GlibcArea returns the calling thread's glibc rseq area (thread pointer +
+// __rseq_offset), or nil where glibc does not export __rseq_offset. Whether
+// it is registered is for its cpu_id to say (Info.GlibcRegisters).
+func GlibcArea() unsafe.Pointer { return C.gorseq_glibc_area() }
 
 // LegacyArea returns the calling thread's __rseq_abi.
 func LegacyArea() unsafe.Pointer { return C.gorseq_legacy_area() }

@@ -10,6 +10,9 @@ func Detect() Info { return Info{} }
 // ThreadPointer returns 0 without cgo.
 func ThreadPointer() uintptr { return 0 }
 
+// GlibcArea returns nil without cgo.
+func GlibcArea() unsafe.Pointer { return nil }
+
 // LegacyArea returns nil without cgo.
 func LegacyArea() unsafe.Pointer { return nil }
 

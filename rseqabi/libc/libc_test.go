@@ -41,7 +41,11 @@ func onLockedThread(f func()) {
 }
 
 func glibcArea(info Info) *rseqabi.Area {
-	return (*rseqabi.Area)(unsafe.Pointer(ThreadPointer() + uintptr(info.RseqOffset)))
+	a := GlibcArea()
+	if uintptr(a) != ThreadPointer()+uintptr(info.RseqOffset) {
+		panic("GlibcArea is not thread pointer + __rseq_offset")
+	}
+	return (*rseqabi.Area)(a)
 }
 
 func TestDetectGlibc(t *testing.T) {
