@@ -43,13 +43,15 @@ func opDo(limit uintptr, forceFallback bool, fast func() int, fallback func(shar
 	return fallback(uintptr(rand.Uint64N(uint64(limit))))
 }
 
-// opStress runs work(w, rng) in a loop from 2*GOMAXPROCS+2 goroutines (some
-// of them locked to OS threads that migrate between calls) while a signal
-// storm interrupts every thread of the process. Each call of work should do
-// a short batch (microseconds). It runs for at least min and until the abort
-// counter of every function in fns has moved, at most max, and fails the
-// test if an abort counter did not move while the fast path is on: a test
-// that never aborted proves nothing about the abort path.
+// opStress runs work(w, rng) in a loop from 2*GOMAXPROCS+2 goroutines, each
+// locked to its own OS thread, while they signal each other (SIGURG), a
+// signal storm and a migration storm (internal/testutil) hit their threads,
+// two more migrating workers run work, and another thread issues rseq
+// fences. Each call of work should do a short batch (microseconds). It runs
+// for at least min and until the abort counter of every function in fns has
+// moved (at most max), and fails the test if no function in fns aborted
+// while the fast path is on: a run that never aborted proves nothing about
+// the abort path (TestOpAbortRestart proves each function's separately).
 func opStress(t *testing.T, fns []string, forceFallback bool, work func(w int, rng *rand.Rand)) {
 	t.Helper()
 	// Under -short (and in the emulated VMs, which pass it) a missing
@@ -73,7 +75,7 @@ func opStress(t *testing.T, fns []string, forceFallback bool, work func(w int, r
 		}
 		before[i] = atomic.LoadUint64(&zopAborts[idx[i]])
 	}
-	moved := func() bool {
+	moved := func() bool { // every function aborted (or, at the limit, any)
 		for i := range fns {
 			if atomic.LoadUint64(&zopAborts[idx[i]]) == before[i] {
 				return false
@@ -164,15 +166,21 @@ func opStress(t *testing.T, fns []string, forceFallback bool, work func(w int, r
 		t.Errorf("signal storm: %v", err)
 	}
 	var report []any
+	var total uint64
 	for i, fn := range fns {
 		d := atomic.LoadUint64(&zopAborts[idx[i]]) - before[i]
 		report = append(report, fn, d)
-		if d == 0 && opFastPath() && !forceFallback {
-			if testing.Short() {
-				t.Logf("%s never aborted in %v (-short: not an error; TestOpAbortRestart covers the abort path)", fn, time.Since(start))
-			} else {
-				t.Errorf("%s never aborted in %v: the abort path was not exercised", fn, time.Since(start))
-			}
+		total += d
+	}
+	// Every function's abort path is proven one by one by
+	// TestOpAbortRestart; here the run must not be vacuous: at least one
+	// of its sections aborted (each single-function test: that function).
+	// Under -short (the emulated VMs) a run without aborts is only logged.
+	if total == 0 && len(fns) > 0 && opFastPath() && !forceFallback {
+		if testing.Short() {
+			t.Logf("no section aborted in %v (-short: not an error; TestOpAbortRestart covers the abort paths)", time.Since(start))
+		} else {
+			t.Errorf("no section of %v aborted in %v: the abort path was not exercised", fns, time.Since(start))
 		}
 	}
 	t.Logf("ran %v, fast path %v, fallback only %v, signals sent %d, rseq fences %d; aborts: %v", time.Since(start).Round(time.Millisecond), opFastPath(), forceFallback, sst.Sent+sent.Load(), fences.Load(), report)
