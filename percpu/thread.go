@@ -11,7 +11,6 @@ import (
 
 	"github.com/gorseq/rseq/rseqabi"
 	"github.com/gorseq/rseq/rseqabi/libc"
-	"golang.org/x/sys/unix"
 )
 
 // Errors of thread registration.
@@ -79,7 +78,7 @@ var threads struct {
 // its thread (runtime.LockOSThread). A thread whose registration failed is
 // remembered as stray: the error is returned again without a new syscall.
 func registerThread() (*threadState, error) {
-	tid := unix.Gettid()
+	tid := gettid()
 	threads.Lock()
 	defer threads.Unlock()
 	if threads.byTID == nil {
@@ -155,7 +154,7 @@ func allocRecordLocked() unsafe.Pointer {
 	}
 	if len(threads.free) == 0 {
 		const chunk = 64 << 10
-		mem, err := unix.Mmap(-1, 0, chunk, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+		mem, err := mmapAnon(chunk)
 		if err != nil {
 			panic(fmt.Sprintf("percpu: mmap for rseq areas: %v", err))
 		}
@@ -191,9 +190,8 @@ func forgetLocked(st *threadState) {
 // reclaimDeadLocked forgets the states of threads that have exited (a
 // goroutine that exits while locked takes its thread with it).
 func reclaimDeadLocked() {
-	pid := unix.Getpid()
 	for tid, st := range threads.byTID {
-		if unix.Tgkill(pid, tid, 0) == unix.ESRCH {
+		if threadExited(tid) {
 			forgetLocked(st)
 		}
 	}
@@ -312,7 +310,7 @@ func (t Thread) MMCID() int {
 func Release() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	tid := unix.Gettid()
+	tid := gettid()
 	threads.Lock()
 	defer threads.Unlock()
 	st := threads.byTID[tid]
@@ -352,11 +350,3 @@ func unregisterLocked(st *threadState) error {
 }
 
 func loadUint32(p *uint32) uint32 { return atomic.LoadUint32(p) }
-
-func getcpu() (cpu, node int) {
-	var c, n uint32
-	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&c)), uintptr(unsafe.Pointer(&n)), 0); e != 0 {
-		return -1, -1
-	}
-	return int(c), int(n)
-}

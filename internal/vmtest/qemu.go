@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,11 @@ type Machine struct {
 	CPU     string // qemu -cpu ("": cortex-a57 on arm64, max on amd64)
 	Append  string // extra kernel command line
 	Timeout time.Duration
+	// BootTimeout bounds the time until the init's first VMTEST-INFO line;
+	// a kernel that has not started /init by then (TCG with more vCPUs
+	// than host cores sometimes soft-locks during boot) fails with
+	// ErrBootStalled, which callers may retry. 0 means 3 minutes.
+	BootTimeout time.Duration
 	// OneInsnPerTB makes TCG translate one guest instruction per block.
 	// TCG delivers interrupts only between translation blocks, so a short
 	// straight-line rseq critical section is normally never interrupted
@@ -81,6 +87,9 @@ func (m Machine) Command() (string, []string, error) {
 	return bin, args, nil
 }
 
+// ErrBootStalled: the kernel never started /init (see Machine.BootTimeout).
+var ErrBootStalled = errors.New("vmtest: the VM stalled before /init ran")
+
 // Outcome is what one boot produced.
 type Outcome struct {
 	Results []Result
@@ -130,11 +139,27 @@ func Boot(ctx context.Context, m Machine, console io.Writer) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("vmtest: %s: %w", bin, err)
 	}
 	var o Outcome
+	bootTimeout := m.BootTimeout
+	if bootTimeout <= 0 {
+		bootTimeout = 3 * time.Minute
+	}
+	var booted atomic.Bool
+	var stalled atomic.Bool
+	stallTimer := time.AfterFunc(bootTimeout, func() {
+		if !booted.Load() {
+			stalled.Store(true)
+			cancel()
+		}
+	})
+	defer stallTimer.Stop()
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		fmt.Fprintln(console, line)
+		if strings.HasPrefix(line, InfoPrefix) {
+			booted.Store(true)
+		}
 		if r, ok := ParseResult(line); ok {
 			o.Results = append(o.Results, r)
 		}
@@ -149,6 +174,9 @@ func Boot(ctx context.Context, m Machine, console io.Writer) (Outcome, error) {
 	}
 	werr := cmd.Wait()
 	o.Elapsed = time.Since(start)
+	if stalled.Load() {
+		return o, fmt.Errorf("%w: no %q line within %v", ErrBootStalled, strings.TrimSpace(InfoPrefix), bootTimeout)
+	}
 	if ctx.Err() != nil {
 		return o, fmt.Errorf("vmtest: VM timed out after %v", timeout)
 	}

@@ -60,6 +60,7 @@ func main() {
 	flag.StringVar(&m.CPU, "cpu", "", "qemu -cpu model (default cortex-a57 / max)")
 	flag.StringVar(&m.Append, "append", "", "extra kernel command line")
 	flag.DurationVar(&m.Timeout, "timeout", 10*time.Minute, "kill the VM after this long")
+	flag.DurationVar(&m.BootTimeout, "boot-timeout", 3*time.Minute, "boot again (up to 3 times) when /init has not started after this long")
 	flag.BoolVar(&m.OneInsnPerTB, "one-insn-per-tb", false, "TCG: one instruction per translation block, so interrupts (and rseq aborts) can land anywhere; slower")
 	flag.Var(&o.pkgs, "pkg", "package pattern to compile with go test -c and run (repeatable)")
 	flag.Var(&o.bins, "bin", "test binary to run (repeatable)")
@@ -208,6 +209,11 @@ func run(m vmtest.Machine, o options) error {
 	fmt.Printf("vmtest: built %d binaries (%d shared libraries) and the initramfs in %.1fs; booting %s on %s\n",
 		len(files), len(libs), time.Since(start).Seconds(), m.Arch, m.Kernel)
 	res, err := vmtest.Boot(context.Background(), m, os.Stdout)
+	for attempt := 2; attempt <= 3 && errors.Is(err, vmtest.ErrBootStalled); attempt++ {
+		// An infrastructure failure, not a test result: no test ran.
+		fmt.Printf("vmtest: %v; booting again (attempt %d of 3)\n", err, attempt)
+		res, err = vmtest.Boot(context.Background(), m, os.Stdout)
+	}
 	fmt.Printf("vmtest: VM ran %.1fs\n", res.Elapsed.Seconds())
 	for _, r := range res.Results {
 		status := "ok  "
