@@ -16,6 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// EnvNoSubprocess, when set, makes RunSubprocess skip its test: under
+// qemu-user (make test-qemu-user) the emulated fork of a multi-threaded
+// process sometimes deadlocks before exec, which would hang the run.
+const EnvNoSubprocess = "GORSEQ_NO_SUBPROCESS"
+
 // SubprocessOptions configures RunSubprocess.
 type SubprocessOptions struct {
 	// CPUs, if not empty, is the child's CPU affinity from its first
@@ -75,6 +80,9 @@ type SubprocessResult struct {
 // or cannot install the seccomp filter opts asks for, tb is skipped.
 func RunSubprocess(tb testing.TB, testName string, env []string, opts SubprocessOptions) SubprocessResult {
 	tb.Helper()
+	if os.Getenv(EnvNoSubprocess) != "" {
+		tb.Skipf("testutil: subprocesses disabled by %s (qemu-user: a fork from a threaded emulated process can deadlock)", EnvNoSubprocess)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		tb.Fatalf("testutil: RunSubprocess: %v", err)
