@@ -3,31 +3,23 @@
 package legacyc
 
 import (
-	"os"
-	"os/exec"
 	"runtime"
 	"syscall"
 	"testing"
 
+	"github.com/gorseq/rseq/internal/testutil"
 	"github.com/gorseq/rseq/percpu"
 )
 
-const childEnv = "GORSEQ_LEGACYC_CHILD"
-
 // inChildWithoutGlibcRseq re-runs the test in a child where glibc does not
-// register rseq, so the legacy protocol is what the process uses.
+// register rseq, so the legacy protocol is what the process uses; it
+// reports whether the caller is that child.
 func inChildWithoutGlibcRseq(t *testing.T) bool {
 	t.Helper()
-	if os.Getenv(childEnv) != "" {
+	if testutil.IsSubprocess() {
 		return true
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "GLIBC_TUNABLES=glibc.pthread.rseq=0")
-	out, err := cmd.CombinedOutput()
-	t.Logf("child:\n%s", out)
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
+	testutil.RunSubprocess(t, t.Name(), []string{"GLIBC_TUNABLES=glibc.pthread.rseq=0"}, testutil.SubprocessOptions{})
 	return false
 }
 

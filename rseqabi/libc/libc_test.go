@@ -4,30 +4,19 @@ package libc
 
 import (
 	"errors"
-	"os"
-	"os/exec"
 	"runtime"
 	"syscall"
 	"testing"
 	"unsafe"
 
+	"github.com/gorseq/rseq/internal/testutil"
 	"github.com/gorseq/rseq/rseqabi"
 )
-
-// childEnv marks a re-executed test binary that runs one test under another
-// environment.
-const childEnv = "GORSEQ_LIBC_TEST_CHILD"
 
 // runChild re-runs test name in a child process with extra environment.
 func runChild(t *testing.T, name string, env ...string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(append(os.Environ(), childEnv+"=1"), env...)
-	out, err := cmd.CombinedOutput()
-	t.Logf("child %s %v:\n%s", name, env, out)
-	if err != nil {
-		t.Fatalf("child failed: %v", err)
-	}
+	testutil.RunSubprocess(t, name, env, testutil.SubprocessOptions{})
 }
 
 func onLockedThread(f func()) {
@@ -49,7 +38,7 @@ func glibcArea(info Info) *rseqabi.Area {
 }
 
 func TestDetectGlibc(t *testing.T) {
-	if os.Getenv(childEnv) == "" {
+	if !testutil.IsSubprocess() {
 		runChild(t, "TestDetectGlibcDisabled", "GLIBC_TUNABLES=glibc.pthread.rseq=0")
 	}
 	info := Detect()
@@ -80,7 +69,7 @@ func TestDetectGlibc(t *testing.T) {
 }
 
 func TestDetectGlibcDisabled(t *testing.T) {
-	if os.Getenv(childEnv) == "" {
+	if !testutil.IsSubprocess() {
 		t.Skip("runs in a child with GLIBC_TUNABLES=glibc.pthread.rseq=0")
 	}
 	info := Detect()
@@ -99,7 +88,7 @@ func TestDetectGlibcDisabled(t *testing.T) {
 // TestLegacyProtocol exercises the 2020 protocol on __rseq_abi where glibc
 // does not register (a child with the tunable off).
 func TestLegacyProtocol(t *testing.T) {
-	if os.Getenv(childEnv) == "" {
+	if !testutil.IsSubprocess() {
 		runChild(t, "TestLegacyProtocol", "GLIBC_TUNABLES=glibc.pthread.rseq=0")
 		return
 	}
