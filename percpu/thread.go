@@ -208,10 +208,7 @@ func slowPath() bool {
 	if a := (*rseqabi.Area)(currentArea()); a != nil && a.CPUID == rseqabi.CPUIDRegistrationFailed {
 		return false // known stray thread: no syscall
 	}
-	runtime.LockOSThread()
-	_, err := registerThread()
-	runtime.UnlockOSThread()
-	return err == nil
+	return registerThisThread()
 }
 
 // registerThisThread registers the calling goroutine's current thread if

@@ -13,12 +13,6 @@ import (
 	"github.com/gorseq/rseq/rseqabi"
 )
 
-// runChild re-runs test name in a child process with extra environment.
-func runChild(t *testing.T, name string, env ...string) {
-	t.Helper()
-	testutil.RunSubprocess(t, name, env, testutil.SubprocessOptions{})
-}
-
 func onLockedThread(f func()) {
 	done := make(chan struct{})
 	go func() {
@@ -39,7 +33,7 @@ func glibcArea(info Info) *rseqabi.Area {
 
 func TestDetectGlibc(t *testing.T) {
 	if !testutil.IsSubprocess() {
-		runChild(t, "TestDetectGlibcDisabled", "GLIBC_TUNABLES=glibc.pthread.rseq=0")
+		testutil.RunSubprocess(t, "TestDetectGlibcDisabled", []string{"GLIBC_TUNABLES=glibc.pthread.rseq=0"}, testutil.SubprocessOptions{})
 	}
 	info := Detect()
 	t.Logf("%+v", info)
@@ -89,7 +83,7 @@ func TestDetectGlibcDisabled(t *testing.T) {
 // does not register (a child with the tunable off).
 func TestLegacyProtocol(t *testing.T) {
 	if !testutil.IsSubprocess() {
-		runChild(t, "TestLegacyProtocol", "GLIBC_TUNABLES=glibc.pthread.rseq=0")
+		testutil.RunSubprocess(t, "TestLegacyProtocol", []string{"GLIBC_TUNABLES=glibc.pthread.rseq=0"}, testutil.SubprocessOptions{})
 		return
 	}
 	if Detect().GlibcRegisters() {
