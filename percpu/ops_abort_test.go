@@ -259,7 +259,12 @@ func tightLoop(fi int, enough func() bool) error {
 func poolTightLoop(fn string, mm bool, limit uintptr, enough func() bool) error {
 	slab := make([]uint64, limit*poolTestStride/8)
 	base := unsafe.Pointer(&slab[0])
-	const m = 4
+	// Every slab starts with perSlab free entries: the worker's index
+	// (mm_cid especially) need not be 0, and with all entries on slab 0 a
+	// thread indexed 1 found nothing to claim, so PoolPopClaim never
+	// succeeded and PoolPushFree never ran (seen: "never aborted in 1m0s").
+	const perSlab = 4
+	m := int(limit) * perSlab
 	objs := make([]int, m)
 	entries := make([]*int, m)
 	for i := range entries {
@@ -269,9 +274,10 @@ func poolTightLoop(fn string, mm bool, limit uintptr, enough func() bool) error 
 	u32 := func(i uintptr, off, k uintptr) *uint32 {
 		return (*uint32)(unsafe.Add(base, i*poolTestStride+off+4*k))
 	}
-	for e := range m { // every entry starts free on slab 0
-		*u32(0, poolTestFreeOff, uintptr(e)) = uint32(e)
-		slab[0] += 1 << 32
+	for e := range m {
+		i, k := uintptr(e/perSlab), uintptr(e%perSlab)
+		*u32(i, poolTestFreeOff, k) = uint32(e)
+		slab[i*poolTestStride/8] += 1 << 32
 	}
 	var owned []uintptr
 	for !enough() {
