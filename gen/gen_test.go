@@ -184,6 +184,43 @@ func TestValidateRejects(t *testing.T) {
 			b.Commit(8, ir.At(p, 0), ir.Idx)
 			return b.Op()
 		}, "reserved"},
+		{"heap pointer store without guard", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			b.StoreHeapPointer(ir.At(p, 8), p)
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "without a write barrier guard"},
+		{"heap pointer store before its guard", func() *ir.Op {
+			b := base()
+			f := b.Param("flag", ir.Ptr)
+			barrier := b.Fail("write barrier on")
+			p := b.Arg(0)
+			b.StoreHeapPointer(ir.At(p, 8), p)
+			b.FailIfWriteBarrier(f, barrier)
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "without a write barrier guard"},
+		{"guard on an 8-byte load", func() *ir.Op {
+			b := base()
+			barrier := b.Fail("write barrier on")
+			p := b.Arg(0)
+			on := b.Load(ir.Word, 8, ir.At(p, 0))
+			op := b.Op()
+			op.Body = append(op.Body, ir.Stmt{Kind: ir.Branch, A: on, Cond: ir.NE, B: ir.Imm(0), Fail: barrier, WBGuard: true},
+				ir.Stmt{Kind: ir.Commit, Addr: ir.At(p, 0), A: ir.Idx, Size: 8})
+			return op
+		}, "write barrier guard branches on a 4-byte load"},
+		{"heap pointer commit", func() *ir.Op {
+			b := base()
+			f := b.Param("flag", ir.Ptr)
+			barrier := b.Fail("write barrier on")
+			b.FailIfWriteBarrier(f, barrier)
+			p := b.Arg(0)
+			op := b.Op()
+			op.Body = append(op.Body, ir.Stmt{Kind: ir.Commit, Addr: ir.At(p, 0), A: p, Size: 8, HeapPtr: true})
+			return op
+		}, "only a speculative store"},
 		{"too many registers", func() *ir.Op {
 			b := base()
 			var vs []ir.Value

@@ -247,8 +247,8 @@ func tightLoop(fi int, enough func() bool) error {
 		if count != nodes {
 			return fmt.Errorf("%s: %d nodes in the lists, want %d", info.fn, count, nodes)
 		}
-	case "PoolPop", "PoolPopClaim", "PoolClaimFree", "PoolPushFull", "PoolPushFree":
-		// Cycle entries through all five pool ops.
+	case "PoolPop", "PoolPopClaim", "PoolClaimFree", "PoolPushFull", "PoolPushFree", "PoolPut":
+		// Cycle entries through all six pool ops.
 		return poolTightLoop(info.fn, mm, limit, enough)
 	default:
 		return fmt.Errorf("no tight loop for op %s: add a case to tightLoop (gen/README.md)", info.op)
@@ -271,6 +271,8 @@ func poolTightLoop(fn string, mm bool, limit uintptr, enough func() bool) error 
 		entries[i] = &objs[i]
 	}
 	ent := unsafe.Pointer(&entries[0])
+	var wbOff uint32 // the write barrier flag PoolPut sees: off
+	wb := unsafe.Pointer(&wbOff)
 	u32 := func(i uintptr, off, k uintptr) *uint32 {
 		return (*uint32)(unsafe.Add(base, i*poolTestStride+off+4*k))
 	}
@@ -310,8 +312,20 @@ func poolTightLoop(fn string, mm bool, limit uintptr, enough func() bool) error 
 			} else {
 				x, e, _, st = opPoolPopCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent)
 			}
-			if st == statusOK && x != unsafe.Pointer(entries[e]) {
-				return fmt.Errorf("%s: PoolPop gave entry %d object %p, want %p", fn, e, x, entries[e])
+			if st == statusOK {
+				if x != unsafe.Pointer(entries[e]) {
+					return fmt.Errorf("%s: PoolPop gave entry %d object %p, want %p", fn, e, x, entries[e])
+				}
+				// Put the object back in one section (a token whose
+				// put fails is dropped: only full entries count).
+				if mm {
+					_, st = opPoolPutMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, x, wb)
+				} else {
+					_, st = opPoolPutCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, x, wb)
+				}
+				if st < statusOK || st > 2 {
+					return fmt.Errorf("%s: PoolPut status %d", fn, st)
+				}
 			}
 			if mm {
 				e, _, st = opPoolClaimFreeMMCID(base, poolTestStride, limit, poolTestFreeOff)

@@ -424,11 +424,17 @@ func TestOpPool(t *testing.T) {
 	}
 }
 
+// testOpPool drives the six pool ops concurrently on shared slabs. Objects
+// are tokens (objs[k] holds k); an entry on a full stack holds a token, a
+// worker holds the tokens it popped and the entry indices it claimed. At the
+// end every index is in exactly one place (a stack or a worker) and every
+// token is in exactly one place (an entry on a full stack or a worker), and
+// no token was ever handed to two workers at once.
 func testOpPool(t *testing.T, mmcid, fb bool) {
 	suffix := map[bool]string{false: "CPU", true: "MMCID"}[mmcid]
 	var fns []string
 	if !fb {
-		for _, op := range []string{"PoolPop", "PoolPopClaim", "PoolClaimFree", "PoolPushFull", "PoolPushFree"} {
+		for _, op := range []string{"PoolPop", "PoolPopClaim", "PoolClaimFree", "PoolPushFull", "PoolPushFree", "PoolPut"} {
 			fns = append(fns, "op"+op+suffix)
 		}
 	}
@@ -438,11 +444,13 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 	m := int(limit) * poolTestCap / 2
 	objs := make([]int, m)
 	entries := make([]*int, m)
+	var loose []unsafe.Pointer // tokens no entry holds at the start
 	for i := range entries {
 		objs[i] = i
-		entries[i] = &objs[i]
 	}
 	ent := unsafe.Pointer(&entries[0])
+	var wbOff uint32 // a write barrier flag that stays off: PoolPut never fails with 3 here
+	wb := unsafe.Pointer(&wbOff)
 	u32 := func(i uintptr, off, k uintptr) *uint32 {
 		return (*uint32)(unsafe.Add(base, i*poolTestStride+off+4*k))
 	}
@@ -451,38 +459,72 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 		tops := &slab[i*poolTestStride/8]
 		ft, fr := uintptr(*tops&0xffffffff), uintptr(*tops>>32)
 		if e%2 == 0 {
+			entries[e] = &objs[e]
 			*u32(i, poolTestFullOff, ft) = uint32(e)
 			*tops++
 		} else {
+			loose = append(loose, unsafe.Pointer(&objs[e]))
 			*u32(i, poolTestFreeOff, fr) = uint32(e)
 			*tops += 1 << 32
 		}
 	}
-	type call func(mmcid bool) int
+	// The race detector cannot see the sections order a worker's write of
+	// entries[e] before the next holder's: race builds add the edges, as
+	// the Pool does.
+	var raceSync atomic.Uint64
 	run := func(fast func() int, fallback func(shard uintptr) int) int {
+		if raceEnabled {
+			raceSync.Add(1)
+		}
 		st := opDo(limit, fb, fast, fallback)
 		if st < statusOK || st > 2 {
 			t.Errorf("status %d", st)
 		}
+		if raceEnabled {
+			raceSync.Add(1)
+		}
 		return st
 	}
-	var owned sync.Map // worker -> *[]uint32 left at the end
-	var ops atomic.Int64
-	check := func(x unsafe.Pointer, e uintptr) {
-		if e >= uintptr(m) || x != unsafe.Pointer(entries[e]) {
-			t.Errorf("popped entry %d with object %p, want %p", e, x, entries[min(e, uintptr(m-1))])
-		}
+	type holding struct {
+		idx []uint32
+		tok []unsafe.Pointer
 	}
+	var owned sync.Map // worker -> *holding left at the end
+	var ops atomic.Int64
+	tokenHeld := make([]atomic.Bool, m)
+	take := func(x unsafe.Pointer, e uintptr, h *holding) {
+		if e >= uintptr(m) {
+			t.Errorf("popped entry %d of %d", e, m)
+			return
+		}
+		k := *(*int)(x)
+		if k < 0 || k >= m || x != unsafe.Pointer(&objs[k]) {
+			t.Errorf("popped entry %d: %p is not a token", e, x)
+			return
+		}
+		if tokenHeld[k].Swap(true) {
+			t.Errorf("token %d handed out twice (popped from entry %d)", k, e)
+		}
+		h.tok = append(h.tok, x)
+	}
+	// give stops holding the last token before an op publishes it;
+	// back undoes that when the op failed.
+	give := func(h *holding) unsafe.Pointer {
+		x := h.tok[len(h.tok)-1]
+		tokenHeld[*(*int)(x)].Store(false)
+		return x
+	}
+	back := func(x unsafe.Pointer) { tokenHeld[*(*int)(x)].Store(true) }
 	opStress(t, fns, fb, func(w int, rng *rand.Rand) {
-		var mine []uint32
+		h := &holding{}
 		if p, ok := owned.Load(w); ok {
-			mine = *p.(*[]uint32)
+			h = p.(*holding)
 		}
 		for range 50 {
 			var x unsafe.Pointer
 			var e uintptr
-			switch rng.IntN(4) {
-			case 0: // pop: the entry moves to the free stack
+			switch rng.IntN(5) {
+			case 0: // pop: the entry moves to the free stack, the token to us
 				if run(func() (st int) {
 					if mmcid {
 						x, e, _, st = opPoolPopMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent)
@@ -494,9 +536,9 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 					x, e, _, st = fallbackPoolPop(shard, base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent)
 					return st
 				}) == statusOK {
-					check(x, e)
+					take(x, e, h)
 				}
-			case 1: // pop and claim
+			case 1: // pop and claim: the token and the index to us
 				if run(func() (st int) {
 					if mmcid {
 						x, e, _, st = opPoolPopClaimMMCID(base, poolTestStride, limit, poolTestFullOff, ent)
@@ -508,8 +550,8 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 					x, e, _, st = fallbackPoolPopClaim(shard, base, poolTestStride, limit, poolTestFullOff, ent)
 					return st
 				}) == statusOK {
-					check(x, e)
-					mine = append(mine, uint32(e))
+					take(x, e, h)
+					h.idx = append(h.idx, uint32(e))
 				}
 			case 2: // claim a free entry
 				if run(func() (st int) {
@@ -526,14 +568,19 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 					if e >= uintptr(m) {
 						t.Errorf("claimed free entry %d of %d", e, m)
 					}
-					mine = append(mine, uint32(e))
+					h.idx = append(h.idx, uint32(e))
 				}
-			case 3: // give an owned entry back, to the full or the free stack
-				if len(mine) == 0 {
+			case 3: // give an owned entry back: filled with a token to the
+				// full stack, else to the free stack
+				if len(h.idx) == 0 {
 					continue
 				}
-				e := uintptr(mine[len(mine)-1])
-				full := rng.IntN(2) == 0
+				e := uintptr(h.idx[len(h.idx)-1])
+				full := len(h.tok) > 0 && rng.IntN(2) == 0
+				if full {
+					x = give(h)
+					entries[e] = (*int)(x)
+				}
 				if run(func() (st int) {
 					switch {
 					case full && mmcid:
@@ -554,17 +601,49 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 					}
 					return st
 				}) == statusOK {
-					mine = mine[:len(mine)-1]
+					h.idx = h.idx[:len(h.idx)-1]
+					if full {
+						h.tok = h.tok[:len(h.tok)-1]
+					}
+				} else if full {
+					back(x)
+				}
+			case 4: // put a token: a free entry takes it onto the full stack
+				if len(h.tok) == 0 {
+					continue
+				}
+				x = give(h)
+				if run(func() (st int) {
+					if mmcid {
+						_, st = opPoolPutMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, x, wb)
+					} else {
+						_, st = opPoolPutCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, x, wb)
+					}
+					return st
+				}, func(shard uintptr) (st int) {
+					_, st = fallbackPoolPut(shard, base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, x, wb)
+					return st
+				}) == statusOK {
+					h.tok = h.tok[:len(h.tok)-1]
+				} else {
+					back(x)
 				}
 			}
 			ops.Add(1)
 		}
-		owned.Store(w, &mine)
+		owned.Store(w, h)
 	})
 	seen := make([]int, m)
+	tokens := make([]int, m)
+	for _, x := range loose {
+		tokens[*(*int)(x)]++
+	}
 	owned.Range(func(_, p any) bool {
-		for _, e := range *p.(*[]uint32) {
+		for _, e := range p.(*holding).idx {
 			seen[e]++
+		}
+		for _, x := range p.(*holding).tok {
+			tokens[*(*int)(x)]++
 		}
 		return true
 	})
@@ -575,7 +654,13 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 			t.Fatalf("slab %d: tops full %d free %d, capacity %d", i, ft, fr, poolTestCap)
 		}
 		for k := range ft {
-			seen[*u32(i, poolTestFullOff, k)]++
+			e := *u32(i, poolTestFullOff, k)
+			seen[e]++
+			if entries[e] == nil {
+				t.Errorf("entry %d is on a full stack and holds no token", e)
+			} else {
+				tokens[*entries[e]]++
+			}
 		}
 		for k := range fr {
 			seen[*u32(i, poolTestFreeOff, k)]++
@@ -584,6 +669,11 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 	for e, n := range seen {
 		if n != 1 {
 			t.Errorf("entry %d is held %d times (want exactly once: conservation)", e, n)
+		}
+	}
+	for k, n := range tokens {
+		if n != 1 {
+			t.Errorf("token %d is held %d times (want exactly once: an entry on a full stack or a worker)", k, n)
 		}
 	}
 	t.Logf("%d pool ops", ops.Load())

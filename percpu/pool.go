@@ -11,9 +11,10 @@ import (
 // a shared overflow level, in the spirit of tcmalloc's per-CPU slabs and
 // librseq's per-CPU lists.
 //
-// On the fast path (Status().FastPath) Get is one rseq critical section on
-// the calling CPU's cache and Put is two, with no lock, no atomic
-// read-modify-write and no runtime.LockOSThread. When this CPU's cache is
+// On the fast path (Status().FastPath) Get and Put are one rseq critical
+// section each on the calling CPU's cache (Put takes two while the garbage
+// collector is marking), with no lock, no atomic read-modify-write and no
+// runtime.LockOSThread. When this CPU's cache is
 // empty Get tries the shared level (a mutex-protected stack), then New; when
 // it is full Put tries the shared level, then drops the object. Get does not
 // look into other CPUs' caches: it may call New while they hold objects.
@@ -37,7 +38,14 @@ import (
 // stacks of uint32 indices into entries, a []*T the pool owns and only Go
 // code writes, so every pointer store has its write barrier and every pooled
 // object is reachable from entries (or from the shared level, a []*T).
-// Assembly never stores a pointer: it moves indices, and Get's critical
+// Assembly stores a pointer in one place only: Put's single critical
+// section writes the object into a free entry, and only after reading the
+// runtime's write barrier flag as off. The flag cannot change before that
+// assembly function returns (the runtime flips it with the world stopped,
+// and assembly has no safe point), so the store happens exactly when
+// compiled Go code would store without a barrier. While the collector
+// marks, Put claims a free entry, stores the pointer from Go (with the
+// barrier) and publishes the entry in a second section. Get's critical
 // section loads the object's pointer out of entries, which is a plain load
 // for the collector, returned as an unsafe.Pointer result. Every entry index
 // is at any moment in exactly one place (one CPU's stack of full entries,
@@ -129,36 +137,31 @@ func (p *Pool[T]) Put(x *T) {
 	if x == nil {
 		return
 	}
-	// The common case, inline: claim a free entry of this CPU's cache,
-	// store x in it (in Go, with the write barrier), push it on the full
-	// stack.
+	// The common case, inline: one critical section claims a free entry of
+	// this CPU's cache, stores x in it and pushes it on the full stack. It
+	// stores only while the write barrier is off (the collector is not
+	// marking); otherwise, and when this CPU's stacks are full or empty,
+	// put takes the path that stores x from Go.
 	if s := p.state.Load(); s != nil && s.shards == nil {
 		f := &s.fast
-		var e uintptr
 		var st int
 		if proc.useMMCID {
-			e, _, st = opPoolClaimFreeMMCID(f.base, f.stride, f.limit, f.freeOff)
+			_, st = opPoolPutMMCID(f.base, f.stride, f.limit, poolFullOff, f.freeOff, f.capacity, f.entriesPtr, unsafe.Pointer(x), writeBarrierFlag)
 		} else {
-			e, _, st = opPoolClaimFreeCPU(f.base, f.stride, f.limit, f.freeOff)
+			_, st = opPoolPutCPU(f.base, f.stride, f.limit, poolFullOff, f.freeOff, f.capacity, f.entriesPtr, unsafe.Pointer(x), writeBarrierFlag)
 		}
 		if st == statusOK {
 			if raceEnabled {
 				f.raceSync.Add(1)
 			}
-			f.entries[e] = x
-			if raceEnabled {
-				f.raceSync.Add(1)
-			}
-			if proc.useMMCID {
-				_, st = opPoolPushFullMMCID(f.base, f.stride, f.limit, poolFullOff, f.capacity, e)
-			} else {
-				_, st = opPoolPushFullCPU(f.base, f.stride, f.limit, poolFullOff, f.capacity, e)
-			}
-			if st != statusOK && !f.pushClaimed(s, x, e, st) {
-				s.sharedPut(x)
-			}
 			return
 		}
+		if st == 1 { // this CPU's full stack is full
+			s.sharedPut(x)
+		} else {
+			s.put(x)
+		}
+		return
 	} else if s != nil && !raceEnabled {
 		// The fallback's common case, inline: this P's stack.
 		id := runtime_procPin()

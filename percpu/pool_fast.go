@@ -28,14 +28,19 @@ import (
 // goroutine between two ops (claimed by PoolClaimFree or PoolPopClaim, not
 // yet pushed). Each op moves one index between two of these places in one
 // commit, and Go code only moves indices it holds. An index on a full stack
-// names an entry that holds a pooled object: Put writes entries[e] before
-// PoolPushFull publishes e, and nothing writes entries[e] while e is on a
-// full stack (only the holder of an index writes its entry).
+// names an entry that holds a pooled object: PoolPut writes entries[e] in
+// the same section that moves e from the free to the full stack (an abort
+// leaves the write as a stale reference on a free entry); the two-section
+// Put writes entries[e] before PoolPushFull publishes e; and nothing writes
+// entries[e] while e is on a full stack (only the holder of an index, or
+// the section that holds it, writes its entry).
 //
 // Why the collector never loses a pooled object:
-//   - Pointers live only in entries and in the shared level, both []*T
-//     written by Go code with write barriers (the hybrid barrier shades the
-//     overwritten stale reference and the new object).
+//   - Pointers live only in entries and in the shared level, both []*T.
+//     Go code writes them with write barriers (the hybrid barrier shades the
+//     overwritten stale reference and the new object); PoolPut writes
+//     entries only after reading the write barrier flag as off, when no
+//     barrier is due (see Pool's documentation).
 //   - PoolPop loads x = entries[e] inside its critical section; an asm
 //     function has no safe point, so no stack scan sees it half way, and
 //     its x result is declared unsafe.Pointer, so the caller's frame holds

@@ -1652,7 +1652,203 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func zopAddrs(fns *[22]unsafe.Pointer, descs *[22]unsafe.Pointer)
+// func opPoolPutCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+TEXT ·opPoolPutCPU(SB), NOSPLIT, $0-88
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	BYTE  $0x64
+	BYTE  $0x48
+	BYTE  $0x8b
+	BYTE  $0x04
+	BYTE  $0x25
+	LONG  $0x00000000
+	TESTQ AX, AX
+	JZ    unregistered
+	ADDQ  ·threadAreaOffset+0(SB), AX
+	CMPL  4(AX), $0x00
+	JLT   unregistered
+
+retry:
+	LEAQ zdescPoolPutCPU<>+0(SB), R14
+	MOVQ R14, 8(AX)
+
+	// start_ip marker: NOPL with immediate "rsqS"
+	LONG  $0x00841f0f
+	LONG  $0x53717372
+	MOVL  4(AX), BX
+	CMPQ  BX, limit+16(FP)
+	JCC   indexrange
+	MOVQ  wb+64(FP), CX
+	MOVL  (CX), DX
+	CMPQ  DX, $+0
+	JNE   fail3
+	MOVQ  BX, DX
+	IMULQ stride+8(FP), DX
+	MOVQ  base+0(FP), CX
+	MOVQ  CX, SI
+	ADDQ  DX, SI
+	MOVQ  (SI), CX
+	MOVL  CX, DX
+	CMPQ  DX, capacity+40(FP)
+	JCC   fail1
+	MOVQ  CX, DI
+	SHRQ  $0x20, DI
+	CMPQ  DI, $+0
+	JEQ   fail2
+	MOVQ  SI, R9
+	ADDQ  freeOff+32(FP), R9
+	MOVL  -4(R9)(DI*4), R8
+	MOVQ  entries+48(FP), DI
+	MOVQ  x+56(FP), R9
+	MOVQ  R9, (DI)(R8*8)
+	MOVQ  SI, R9
+	ADDQ  fullOff+24(FP), R9
+	MOVL  R8, (R9)(DX*4)
+	MOVQ  CX, DX
+	MOVQ  $+4294967295, R14
+	SUBQ  R14, DX
+	MOVQ  DX, (SI)
+
+	// post_commit_ip marker: NOPL with immediate "rsqC"
+	LONG $0x00841f0f
+	LONG $0x43717372
+	MOVQ BX, idx+72(FP)
+	MOVQ $+0, status+80(FP)
+	RET
+
+fail1:
+	MOVQ BX, idx+72(FP)
+	MOVQ $+1, status+80(FP)
+	RET
+
+fail2:
+	MOVQ BX, idx+72(FP)
+	MOVQ $+2, status+80(FP)
+	RET
+
+fail3:
+	MOVQ BX, idx+72(FP)
+	MOVQ $+3, status+80(FP)
+	RET
+
+indexrange:
+	MOVQ BX, idx+72(FP)
+	MOVQ $-2, status+80(FP)
+	RET
+
+unregistered:
+	MOVQ $+0, idx+72(FP)
+	MOVQ $-1, status+80(FP)
+	RET
+
+	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x3d
+	LONG $0x53053053
+	LEAQ ·zopAborts+176(SB), R14
+	LOCK
+	INCQ (R14)
+	JMP  retry
+
+// func opPoolPutMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+TEXT ·opPoolPutMMCID(SB), NOSPLIT, $0-88
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	BYTE  $0x64
+	BYTE  $0x48
+	BYTE  $0x8b
+	BYTE  $0x04
+	BYTE  $0x25
+	LONG  $0x00000000
+	TESTQ AX, AX
+	JZ    unregistered
+	ADDQ  ·threadAreaOffset+0(SB), AX
+	CMPL  4(AX), $0x00
+	JLT   unregistered
+
+retry:
+	LEAQ zdescPoolPutMMCID<>+0(SB), R14
+	MOVQ R14, 8(AX)
+
+	// start_ip marker: NOPL with immediate "rsqS"
+	LONG  $0x00841f0f
+	LONG  $0x53717372
+	MOVL  24(AX), BX
+	CMPQ  BX, limit+16(FP)
+	JCC   indexrange
+	MOVQ  wb+64(FP), CX
+	MOVL  (CX), DX
+	CMPQ  DX, $+0
+	JNE   fail3
+	MOVQ  BX, DX
+	IMULQ stride+8(FP), DX
+	MOVQ  base+0(FP), CX
+	MOVQ  CX, SI
+	ADDQ  DX, SI
+	MOVQ  (SI), CX
+	MOVL  CX, DX
+	CMPQ  DX, capacity+40(FP)
+	JCC   fail1
+	MOVQ  CX, DI
+	SHRQ  $0x20, DI
+	CMPQ  DI, $+0
+	JEQ   fail2
+	MOVQ  SI, R9
+	ADDQ  freeOff+32(FP), R9
+	MOVL  -4(R9)(DI*4), R8
+	MOVQ  entries+48(FP), DI
+	MOVQ  x+56(FP), R9
+	MOVQ  R9, (DI)(R8*8)
+	MOVQ  SI, R9
+	ADDQ  fullOff+24(FP), R9
+	MOVL  R8, (R9)(DX*4)
+	MOVQ  CX, DX
+	MOVQ  $+4294967295, R14
+	SUBQ  R14, DX
+	MOVQ  DX, (SI)
+
+	// post_commit_ip marker: NOPL with immediate "rsqC"
+	LONG $0x00841f0f
+	LONG $0x43717372
+	MOVQ BX, idx+72(FP)
+	MOVQ $+0, status+80(FP)
+	RET
+
+fail1:
+	MOVQ BX, idx+72(FP)
+	MOVQ $+1, status+80(FP)
+	RET
+
+fail2:
+	MOVQ BX, idx+72(FP)
+	MOVQ $+2, status+80(FP)
+	RET
+
+fail3:
+	MOVQ BX, idx+72(FP)
+	MOVQ $+3, status+80(FP)
+	RET
+
+indexrange:
+	MOVQ BX, idx+72(FP)
+	MOVQ $-2, status+80(FP)
+	RET
+
+unregistered:
+	MOVQ $+0, idx+72(FP)
+	MOVQ $-1, status+80(FP)
+	RET
+
+	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x3d
+	LONG $0x53053053
+	LEAQ ·zopAborts+184(SB), R14
+	LOCK
+	INCQ (R14)
+	JMP  retry
+
+// func zopAddrs(fns *[24]unsafe.Pointer, descs *[24]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ fns+0(FP), DI
 	MOVQ descs+8(FP), SI
@@ -1744,6 +1940,14 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ AX, 168(DI)
 	LEAQ zdescPoolPushFreeMMCID<>+0(SB), AX
 	MOVQ AX, 168(SI)
+	LEAQ ·opPoolPutCPU+0(SB), AX
+	MOVQ AX, 176(DI)
+	LEAQ zdescPoolPutCPU<>+0(SB), AX
+	MOVQ AX, 176(SI)
+	LEAQ ·opPoolPutMMCID+0(SB), AX
+	MOVQ AX, 184(DI)
+	LEAQ zdescPoolPutMMCID<>+0(SB), AX
+	MOVQ AX, 184(SI)
 	RET
 
 GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
@@ -1789,3 +1993,7 @@ GLOBL zdescPoolPushFullMMCID<>(SB), NOPTR, $32
 GLOBL zdescPoolPushFreeCPU<>(SB), NOPTR, $32
 
 GLOBL zdescPoolPushFreeMMCID<>(SB), NOPTR, $32
+
+GLOBL zdescPoolPutCPU<>(SB), NOPTR, $32
+
+GLOBL zdescPoolPutMMCID<>(SB), NOPTR, $32

@@ -1752,7 +1752,219 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func zopAddrs(fns, descs *[22]unsafe.Pointer)
+// func opPoolPutCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+// Indexed by cpu_id; see the Go declaration.
+TEXT ·opPoolPutCPU(SB), NOSPLIT, $0-88
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	MRS    TPIDR_EL0, R0
+	CBZ    R0, unregistered
+	MOVD   ·threadOwnerOffset(SB), R16
+	CBZ    R16, owned
+	MOVD   (R0)(R16), R17
+	MOVD   48(g), R16
+	CMP    R16, R17
+	BNE    unregistered
+
+owned:
+	MOVD   ·threadAreaOffset(SB), R16
+	ADD    R16, R0, R0
+	MOVWU  4(R0), R16
+	TBNZ   $31, R16, unregistered
+
+retry:
+	MOVD   $zdescPoolPutCPU<>(SB), R16
+	MOVD   R16, 8(R0)
+	// start_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30029d1f
+	MOVWU  4(R0), R1
+	MOVD   limit+16(FP), R16
+	CMP    R16, R1
+	BHS    indexrange
+	MOVD   wb+64(FP), R2
+	MOVWU  0(R2), R3
+	CMP    $0, R3
+	BNE    fail3
+	MOVD   stride+8(FP), R2
+	MUL    R2, R1, R3
+	MOVD   base+0(FP), R2
+	ADD    R3, R2, R4
+	MOVD   0(R4), R2
+	MOVD   $4294967295, R16
+	AND    R16, R2, R3
+	MOVD   capacity+40(FP), R5
+	CMP    R5, R3
+	BHS    fail1
+	LSR    $32, R2, R5
+	CMP    $0, R5
+	BEQ    fail2
+	MOVD   freeOff+32(FP), R6
+	ADD    R6, R4, R7
+	ADD    R5<<2, R7, R17
+	MOVWU  -4(R17), R6
+	MOVD   entries+48(FP), R5
+	MOVD   x+56(FP), R7
+	ADD    R6<<3, R5, R17
+	MOVD   R7, 0(R17)
+	MOVD   fullOff+24(FP), R5
+	ADD    R5, R4, R7
+	ADD    R3<<2, R7, R17
+	MOVW   R6, 0(R17)
+	MOVD   $4294967295, R16
+	SUB    R16, R2, R3
+	MOVD   R3, 0(R4)
+	// post_commit_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30021d1f
+	MOVD   R1, idx+72(FP)
+	MOVD   ZR, status+80(FP)
+	RET
+
+fail1:
+	MOVD   R1, idx+72(FP)
+	MOVD   $1, R16
+	MOVD   R16, status+80(FP)
+	RET
+
+fail2:
+	MOVD   R1, idx+72(FP)
+	MOVD   $2, R16
+	MOVD   R16, status+80(FP)
+	RET
+
+fail3:
+	MOVD   R1, idx+72(FP)
+	MOVD   $3, R16
+	MOVD   R16, status+80(FP)
+	RET
+
+indexrange:
+	MOVD   R1, idx+72(FP)
+	MOVD   $-2, R16
+	MOVD   R16, status+80(FP)
+	RET
+
+unregistered:
+	MOVD   ZR, idx+72(FP)
+	MOVD   $-1, R16
+	MOVD   R16, status+80(FP)
+	RET
+	// abort signature (BRK #0x45e0); abort_ip follows
+	WORD   $0xd428bc00
+	MOVD   $·zopAborts+176(SB), R16
+
+abortinc:
+	LDAXR  (R16), R17
+	ADD    $1, R17, R17
+	STLXR  R17, (R16), R15
+	CBNZ   R15, abortinc
+	B      retry
+
+// func opPoolPutMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+// Indexed by mm_cid; see the Go declaration.
+TEXT ·opPoolPutMMCID(SB), NOSPLIT, $0-88
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	MRS    TPIDR_EL0, R0
+	CBZ    R0, unregistered
+	MOVD   ·threadOwnerOffset(SB), R16
+	CBZ    R16, owned
+	MOVD   (R0)(R16), R17
+	MOVD   48(g), R16
+	CMP    R16, R17
+	BNE    unregistered
+
+owned:
+	MOVD   ·threadAreaOffset(SB), R16
+	ADD    R16, R0, R0
+	MOVWU  4(R0), R16
+	TBNZ   $31, R16, unregistered
+
+retry:
+	MOVD   $zdescPoolPutMMCID<>(SB), R16
+	MOVD   R16, 8(R0)
+	// start_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30029d1f
+	MOVWU  24(R0), R1
+	MOVD   limit+16(FP), R16
+	CMP    R16, R1
+	BHS    indexrange
+	MOVD   wb+64(FP), R2
+	MOVWU  0(R2), R3
+	CMP    $0, R3
+	BNE    fail3
+	MOVD   stride+8(FP), R2
+	MUL    R2, R1, R3
+	MOVD   base+0(FP), R2
+	ADD    R3, R2, R4
+	MOVD   0(R4), R2
+	MOVD   $4294967295, R16
+	AND    R16, R2, R3
+	MOVD   capacity+40(FP), R5
+	CMP    R5, R3
+	BHS    fail1
+	LSR    $32, R2, R5
+	CMP    $0, R5
+	BEQ    fail2
+	MOVD   freeOff+32(FP), R6
+	ADD    R6, R4, R7
+	ADD    R5<<2, R7, R17
+	MOVWU  -4(R17), R6
+	MOVD   entries+48(FP), R5
+	MOVD   x+56(FP), R7
+	ADD    R6<<3, R5, R17
+	MOVD   R7, 0(R17)
+	MOVD   fullOff+24(FP), R5
+	ADD    R5, R4, R7
+	ADD    R3<<2, R7, R17
+	MOVW   R6, 0(R17)
+	MOVD   $4294967295, R16
+	SUB    R16, R2, R3
+	MOVD   R3, 0(R4)
+	// post_commit_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30021d1f
+	MOVD   R1, idx+72(FP)
+	MOVD   ZR, status+80(FP)
+	RET
+
+fail1:
+	MOVD   R1, idx+72(FP)
+	MOVD   $1, R16
+	MOVD   R16, status+80(FP)
+	RET
+
+fail2:
+	MOVD   R1, idx+72(FP)
+	MOVD   $2, R16
+	MOVD   R16, status+80(FP)
+	RET
+
+fail3:
+	MOVD   R1, idx+72(FP)
+	MOVD   $3, R16
+	MOVD   R16, status+80(FP)
+	RET
+
+indexrange:
+	MOVD   R1, idx+72(FP)
+	MOVD   $-2, R16
+	MOVD   R16, status+80(FP)
+	RET
+
+unregistered:
+	MOVD   ZR, idx+72(FP)
+	MOVD   $-1, R16
+	MOVD   R16, status+80(FP)
+	RET
+	// abort signature (BRK #0x45e0); abort_ip follows
+	WORD   $0xd428bc00
+	MOVD   $·zopAborts+184(SB), R16
+
+abortinc:
+	LDAXR  (R16), R17
+	ADD    $1, R17, R17
+	STLXR  R17, (R16), R15
+	CBNZ   R15, abortinc
+	B      retry
+
+// func zopAddrs(fns, descs *[24]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   fns+0(FP), R0
 	MOVD   descs+8(FP), R1
@@ -1844,6 +2056,14 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   R2, 168(R0)
 	MOVD   $zdescPoolPushFreeMMCID<>(SB), R2
 	MOVD   R2, 168(R1)
+	MOVD   $·opPoolPutCPU(SB), R2
+	MOVD   R2, 176(R0)
+	MOVD   $zdescPoolPutCPU<>(SB), R2
+	MOVD   R2, 176(R1)
+	MOVD   $·opPoolPutMMCID(SB), R2
+	MOVD   R2, 184(R0)
+	MOVD   $zdescPoolPutMMCID<>(SB), R2
+	MOVD   R2, 184(R1)
 	RET
 
 GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
@@ -1868,3 +2088,5 @@ GLOBL zdescPoolPushFullCPU<>(SB), NOPTR, $32
 GLOBL zdescPoolPushFullMMCID<>(SB), NOPTR, $32
 GLOBL zdescPoolPushFreeCPU<>(SB), NOPTR, $32
 GLOBL zdescPoolPushFreeMMCID<>(SB), NOPTR, $32
+GLOBL zdescPoolPutCPU<>(SB), NOPTR, $32
+GLOBL zdescPoolPutMMCID<>(SB), NOPTR, $32

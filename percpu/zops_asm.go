@@ -291,3 +291,44 @@ func opPoolPushFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, freeO
 //
 //go:noescape
 func opPoolPushFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
+
+// opPoolPutCPU puts x in this CPU's cache in one section: e = free[fr-1]; entries[e] = x
+// (an 8-byte pointer store, speculative); full[ft] = e (speculative); commits
+// tops = w - (1<<32) + 1 (ft+1, fr-1). The pointer store has no write barrier,
+// so the op first fails with 3 when the runtime's write barrier flag (*wb, 32
+// bits) is set: it only stores while the collector is not marking, when
+// compiled Go code stores pointers without a barrier too, and the flag cannot
+// change before the op returns (the world stops only at safe points, and an
+// assembly function has none). If aborted after the pointer store, entries[e]
+// keeps x as a stale reference while e stays on the free stack. Fails with 1
+// if the full stack holds capacity entries, 2 if the free stack is empty, 3 if
+// the write barrier is on.
+// The slot index is the calling thread's cpu_id, read inside the critical section;
+// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
+// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
+// Results other than idx are zero unless status is 0.
+//
+//go:noescape
+func opPoolPutCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+
+// opPoolPutMMCID puts x in this CPU's cache in one section: e = free[fr-1]; entries[e] = x
+// (an 8-byte pointer store, speculative); full[ft] = e (speculative); commits
+// tops = w - (1<<32) + 1 (ft+1, fr-1). The pointer store has no write barrier,
+// so the op first fails with 3 when the runtime's write barrier flag (*wb, 32
+// bits) is set: it only stores while the collector is not marking, when
+// compiled Go code stores pointers without a barrier too, and the flag cannot
+// change before the op returns (the world stops only at safe points, and an
+// assembly function has none). If aborted after the pointer store, entries[e]
+// keeps x as a stale reference while e stays on the free stack. Fails with 1
+// if the full stack holds capacity entries, 2 if the free stack is empty, 3 if
+// the write barrier is on.
+// The slot index is the calling thread's mm_cid, read inside the critical section;
+// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
+// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
+// Results other than idx are zero unless status is 0.
+// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// kernels mm_cid is never written, every thread would get the same slot on
+// different CPUs, and the section would no longer be exclusive.
+//
+//go:noescape
+func opPoolPutMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)

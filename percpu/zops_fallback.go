@@ -324,3 +324,56 @@ func fallbackPoolPushFree(shard uintptr, base unsafe.Pointer, stride uintptr, li
 	atomic.StoreUint64((*uint64)(v5), v12)
 	return shard, statusOK
 }
+
+// fallbackPoolPut is the portable opPoolPutCPU/MMCID: the same effect on slot
+// shard, chosen by the caller, under that shard's fallback lock; idx returns
+// shard. The op puts x in this CPU's cache in one section: e = free[fr-1]; entries[e] = x
+// (an 8-byte pointer store, speculative); full[ft] = e (speculative); commits
+// tops = w - (1<<32) + 1 (ft+1, fr-1). The pointer store has no write barrier,
+// so the op first fails with 3 when the runtime's write barrier flag (*wb, 32
+// bits) is set: it only stores while the collector is not marking, when
+// compiled Go code stores pointers without a barrier too, and the flag cannot
+// change before the op returns (the world stops only at safe points, and an
+// assembly function has none). If aborted after the pointer store, entries[e]
+// keeps x as a stale reference while e stays on the free stack. Fails with 1
+// if the full stack holds capacity entries, 2 if the free stack is empty, 3 if
+// the write barrier is on.
+func fallbackPoolPut(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int) {
+	if shard >= limit {
+		return shard, statusIndexRange
+	}
+	lk := fallbackLock(shard)
+	lk.lock()
+	defer lk.unlock()
+	v2 := wb
+	v3 := uint64(atomic.LoadUint32((*uint32)(v2)))
+	if v3 != 0x0 {
+		return shard, 3
+	}
+	v4 := uint64(stride)
+	v5 := uint64(shard) * v4
+	v6 := base
+	v7 := unsafe.Add(v6, v5)
+	v8 := atomic.LoadUint64((*uint64)(v7))
+	v9 := v8 & 0xffffffff
+	v10 := uint64(capacity)
+	if v9 >= v10 {
+		return shard, 1
+	}
+	v11 := v8 >> 0x20
+	if v11 == 0x0 {
+		return shard, 2
+	}
+	v12 := uint64(freeOff)
+	v13 := unsafe.Add(v7, v12)
+	v14 := uint64(atomic.LoadUint32((*uint32)(unsafe.Add(unsafe.Add(v13, v11*4), -4))))
+	v15 := entries
+	v16 := x
+	atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(v15, v14*8)), v16)
+	v17 := uint64(fullOff)
+	v18 := unsafe.Add(v7, v17)
+	atomic.StoreUint32((*uint32)(unsafe.Add(v18, v9*4)), uint32(v14))
+	v19 := v8 - 0xffffffff
+	atomic.StoreUint64((*uint64)(v7), v19)
+	return shard, statusOK
+}

@@ -101,3 +101,11 @@ func opPoolPushFreeCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uint
 func opPoolPushFreeMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr) (uintptr, int) {
 	return 0, statusUnregistered
 }
+
+func opPoolPutCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer, _ unsafe.Pointer, _ unsafe.Pointer) (uintptr, int) {
+	return 0, statusUnregistered
+}
+
+func opPoolPutMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer, _ unsafe.Pointer, _ unsafe.Pointer) (uintptr, int) {
+	return 0, statusUnregistered
+}

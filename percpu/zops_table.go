@@ -10,7 +10,7 @@ const (
 )
 
 // zopCount is the number of generated asm functions (ops times index kinds).
-const zopCount = 22
+const zopCount = 24
 
 // zopAborts counts, per generated function in table order, the restarts its
 // abort handler has taken. The handlers increment it atomically from asm
@@ -50,6 +50,8 @@ var zopTable = [zopCount]zopInfo{
 	{op: "PoolPushFull", fn: "opPoolPushFullMMCID", index: "mm_cid", fails: []string{"full stack full"}},
 	{op: "PoolPushFree", fn: "opPoolPushFreeCPU", index: "cpu_id", fails: []string{"free stack full"}},
 	{op: "PoolPushFree", fn: "opPoolPushFreeMMCID", index: "mm_cid", fails: []string{"free stack full"}},
+	{op: "PoolPut", fn: "opPoolPutCPU", index: "cpu_id", fails: []string{"full stack full", "free stack empty", "write barrier on (the collector is marking)"}},
+	{op: "PoolPut", fn: "opPoolPutMMCID", index: "mm_cid", fails: []string{"full stack full", "free stack empty", "write barrier on (the collector is marking)"}},
 }
 
 // Encodings of the markers and signatures (gen/ir), for the descriptor scan.

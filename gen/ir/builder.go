@@ -76,6 +76,22 @@ func (b *Builder) Store(size uint8, addr Addr, x Value) {
 	b.op.Body = append(b.op.Body, Stmt{Kind: Store, Addr: addr, Size: size, A: x})
 }
 
+// StoreHeapPointer appends a speculative store of the Go heap pointer x
+// (a Ptr) at addr, in memory the garbage collector scans (for example a
+// []*T's backing array). The op must have called FailIfWriteBarrier first.
+func (b *Builder) StoreHeapPointer(addr Addr, x Value) {
+	b.op.Body = append(b.op.Body, Stmt{Kind: Store, Addr: addr, Size: 8, A: x, HeapPtr: true})
+}
+
+// FailIfWriteBarrier leaves the section with status fail when the Go
+// runtime's write barrier flag, a 32-bit word at the address given by the
+// Ptr parameter flag (runtime.writeBarrier), is non-zero. Later
+// StoreHeapPointer statements then run only while the barrier is off.
+func (b *Builder) FailIfWriteBarrier(flag int, fail int) {
+	on := b.Load(Word, 4, At(b.Arg(flag), 0))
+	b.op.Body = append(b.op.Body, Stmt{Kind: Branch, A: on, Cond: NE, B: Imm(0), Fail: fail, WBGuard: true})
+}
+
 // BranchFail leaves the section with status fail if a cond x.
 func (b *Builder) BranchFail(a Value, cond Cond, x Operand, fail int) {
 	b.op.Body = append(b.op.Body, Stmt{Kind: Branch, A: a, Cond: cond, B: x, Fail: fail})

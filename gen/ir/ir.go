@@ -178,6 +178,18 @@ type Stmt struct {
 	// amd64 commits with one ADD-to-memory; arm64 loads and adds before
 	// the committing store.
 	AddTo bool
+	// HeapPtr (Store only): A is a Go heap pointer stored into memory the
+	// garbage collector scans. Assembly has no write barrier, so such a
+	// store is valid only after a WBGuard branch (see below).
+	HeapPtr bool
+	// WBGuard (Branch only): this branch leaves the section when the Go
+	// runtime's write barrier is on (A, a 4-byte load of the flag, != 0).
+	// The flag cannot change while an assembly function runs: the runtime
+	// flips it only with the world stopped, and an assembly function has
+	// no safe point, so between the guard and the op's return every pointer
+	// store happens with the barrier off, exactly as compiled Go code would
+	// do it without a barrier call.
+	WBGuard bool
 }
 
 // Defs returns the values the statement defines.
@@ -325,8 +337,14 @@ func (s *Stmt) Format(op *Op) string {
 	case Load:
 		return fmt.Sprintf("%s = load%d %s", vname(s.Dst), s.Size*8, s.Addr.format())
 	case Store:
+		if s.HeapPtr {
+			return fmt.Sprintf("store%d heap pointer %s = %s", s.Size*8, s.Addr.format(), vname(s.A))
+		}
 		return fmt.Sprintf("store%d %s = %s", s.Size*8, s.Addr.format(), vname(s.A))
 	case Branch:
+		if s.WBGuard {
+			return fmt.Sprintf("if %s %s %s (write barrier on): fail %d", vname(s.A), s.Cond, s.B.format(), s.Fail)
+		}
 		return fmt.Sprintf("if %s %s %s: fail %d", vname(s.A), s.Cond, s.B.format(), s.Fail)
 	case Copy:
 		return fmt.Sprintf("copy [%s] <- [%s], %s bytes", vname(s.CopyDst), vname(s.CopySrc), vname(s.CopyLen))

@@ -136,6 +136,8 @@ func (op *Op) Validate() error {
 	scratch := make([]bool, maxv+1) // Copy's loop registers: defined, but never readable
 	usedFail := make([]bool, len(op.Fails)+1)
 	commits := 0
+	guarded := false // a WBGuard branch has run
+	loadSize := make([]uint8, maxv+1)
 	isWord := func(t Type) bool { return t == Word || t == Int }
 	for i := range op.Body {
 		s := &op.Body[i]
@@ -225,6 +227,7 @@ func (op *Op) Validate() error {
 				return fail(i, "%s: a 4-byte load gives a Word", s.Format(op))
 			}
 			t = s.Type
+			loadSize[s.Dst] = s.Size
 		case Store, Commit:
 			if err := checkSize(); err != nil {
 				return err
@@ -234,6 +237,17 @@ func (op *Op) Validate() error {
 			}
 			if s.Size == 4 && types[s.A] == Ptr {
 				return fail(i, "%s: a 4-byte store of a Ptr", s.Format(op))
+			}
+			if s.HeapPtr {
+				if s.Kind != Store {
+					return fail(i, "%s: only a speculative store may store a heap pointer", s.Format(op))
+				}
+				if types[s.A] != Ptr || s.Size != 8 {
+					return fail(i, "%s: a heap pointer store stores an 8-byte Ptr", s.Format(op))
+				}
+				if !guarded {
+					return fail(i, "%s: heap pointer store without a write barrier guard before it (assembly has no write barrier)", s.Format(op))
+				}
 			}
 			if s.Kind == Commit {
 				commits++
@@ -254,6 +268,12 @@ func (op *Op) Validate() error {
 				return fail(i, "%s: failure %d is not declared (the op has %d)", s.Format(op), s.Fail, len(op.Fails))
 			}
 			usedFail[s.Fail] = true
+			if s.WBGuard {
+				if s.Cond != NE || !s.B.IsImm || s.B.Imm != 0 || loadSize[s.A] != 4 {
+					return fail(i, "%s: a write barrier guard branches on a 4-byte load != 0", s.Format(op))
+				}
+				guarded = true
+			}
 			if !s.B.IsImm && (types[s.A] == Ptr) != (types[s.B.V] == Ptr) {
 				return fail(i, "%s: compares a Ptr with a non-Ptr", s.Format(op))
 			}

@@ -7,9 +7,10 @@
 // or mm_cid) and limit is the number of slots; the address is computed
 // inside the section, from the idx read there, so a migration between the
 // index load and the commit aborts the section instead of touching another
-// CPU's slot. Words stored by the ops are never Go pointers into the heap
+// CPU's slot. Words stored by the ops are not Go pointers into the heap
 // (asm stores have no write barrier): use indices, off-heap memory, or
-// pointers the GC does not track.
+// pointers the GC does not track. The one exception is StoreHeapPointer,
+// which the validator accepts only after FailIfWriteBarrier (see PoolPut).
 package ops
 
 import . "github.com/gorseq/rseq/gen/ir"
@@ -21,6 +22,7 @@ func All() []*Op {
 		LoadCbneStore, LoadAddStore, LoadCbeqStoreAddLoadStore, LoadAddLoadLoadAddStore,
 		LoadCbneStoreStore, LoadCbneMemcpyStore,
 		PoolPop, PoolPopClaim, PoolClaimFree, PoolPushFull, PoolPushFree,
+		PoolPut,
 	} {
 		op, err := f().Build()
 		if err != nil {
@@ -254,6 +256,44 @@ capacity entries.`)
 	fb := b.Add(s, V(b.Arg(freeOff)))
 	b.Store(4, AtIndex(fb, fr, 4, 0), b.Arg(e))
 	nw := b.Add(w, Imm(1<<32))
+	b.Commit(8, At(s, 0), nw)
+	return b
+}
+
+// PoolPut is Put's whole fast path in one section: it claims a free entry,
+// stores the object's pointer in it and pushes it on the full stack.
+func PoolPut() *Builder {
+	b := New("PoolPut", `puts x in this CPU's cache in one section: e = free[fr-1]; entries[e] = x
+(an 8-byte pointer store, speculative); full[ft] = e (speculative); commits
+tops = w - (1<<32) + 1 (ft+1, fr-1). The pointer store has no write barrier,
+so the op first fails with 3 when the runtime's write barrier flag (*wb, 32
+bits) is set: it only stores while the collector is not marking, when
+compiled Go code stores pointers without a barrier too, and the flag cannot
+change before the op returns (the world stops only at safe points, and an
+assembly function has none). If aborted after the pointer store, entries[e]
+keeps x as a stale reference while e stays on the free stack. Fails with 1
+if the full stack holds capacity entries, 2 if the free stack is empty, 3 if
+the write barrier is on.`)
+	base, stride := b.Param("base", Ptr), b.Param("stride", Word)
+	b.Param("limit", Word)
+	fullOff, freeOff, capacity, entries := b.Param("fullOff", Word), b.Param("freeOff", Word), b.Param("capacity", Word), b.Param("entries", Ptr)
+	x, wb := b.Param("x", Ptr), b.Param("wb", Ptr)
+	full := b.Fail("full stack full")
+	empty := b.Fail("free stack empty")
+	barrier := b.Fail("write barrier on (the collector is marking)")
+	b.FailIfWriteBarrier(wb, barrier)
+	s := slot(b, base, stride)
+	w := b.Load(Word, 8, At(s, 0))
+	ft := b.ALU(And, w, Imm(lowMask))
+	b.BranchFail(ft, GEU, V(b.Arg(capacity)), full)
+	fr := b.ALU(Shr, w, Imm(32))
+	b.BranchFail(fr, EQ, Imm(0), empty)
+	fb := b.Add(s, V(b.Arg(freeOff)))
+	e := b.Load(Word, 4, AtIndex(fb, fr, 4, -4))
+	b.StoreHeapPointer(AtIndex(b.Arg(entries), e, 8, 0), b.Arg(x))
+	fs := b.Add(s, V(b.Arg(fullOff)))
+	b.Store(4, AtIndex(fs, ft, 4, 0), e)
+	nw := b.ALU(Sub, w, Imm(lowMask))
 	b.Commit(8, At(s, 0), nw)
 	return b
 }
