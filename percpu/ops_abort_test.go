@@ -247,8 +247,7 @@ func tightLoop(fi int, enough func() bool) error {
 		if count != nodes {
 			return fmt.Errorf("%s: %d nodes in the lists, want %d", info.fn, count, nodes)
 		}
-	case "PoolPop", "PoolPopClaim", "PoolClaimFree", "PoolPushFull", "PoolPushFree", "PoolPut":
-		// Cycle entries through all six pool ops.
+	case "PoolPop", "PoolPush":
 		return poolTightLoop(info.fn, mm, limit, enough)
 	default:
 		return fmt.Errorf("no tight loop for op %s: add a case to tightLoop (gen/README.md)", info.op)
@@ -256,133 +255,49 @@ func tightLoop(fi int, enough func() bool) error {
 	return nil
 }
 
+// poolTightLoop pops and pushes tokens on the caches of one thread, whose
+// slot changes only when it migrates; every token must stay in exactly one
+// place (a cache or the loop's hands).
 func poolTightLoop(fn string, mm bool, limit uintptr, enough func() bool) error {
-	slab := make([]uint64, limit*poolTestStride/8)
-	base := unsafe.Pointer(&slab[0])
-	// Every slab starts with perSlab free entries: the worker's index
-	// (mm_cid especially) need not be 0, and with all entries on slab 0 a
-	// thread indexed 1 found nothing to claim, so PoolPopClaim never
-	// succeeded and PoolPushFree never ran (seen: "never aborted in 1m0s").
-	const perSlab = 4
-	m := int(limit) * perSlab
-	objs := make([]int, m)
-	entries := make([]*int, m)
-	for i := range entries {
-		entries[i] = &objs[i]
+	c := newTestCaches(limit)
+	// Every slot starts with tokens: the thread's index (mm_cid
+	// especially) need not be 0.
+	const perSlot = 4
+	objs := make([]int, int(limit)*perSlot)
+	for k := range objs {
+		objs[k] = k
+		i := uintptr(k / perSlot)
+		c.region(i)[*c.count(i)] = &objs[k]
+		*c.count(i)++
 	}
-	ent := unsafe.Pointer(&entries[0])
-	var wbOff uint32 // the write barrier flag PoolPut sees: off
+	var wbOff uint32 // the write barrier flag PoolPush sees: off
 	wb := unsafe.Pointer(&wbOff)
-	u32 := func(i uintptr, off, k uintptr) *uint32 {
-		return (*uint32)(unsafe.Add(base, i*poolTestStride+off+4*k))
-	}
-	for e := range m {
-		i, k := uintptr(e/perSlab), uintptr(e%perSlab)
-		*u32(i, poolTestFreeOff, k) = uint32(e)
-		slab[i*poolTestStride/8] += 1 << 32
-	}
-	var owned []uintptr
+	var held []unsafe.Pointer
 	for !enough() {
 		for range 200 {
-			var e uintptr
-			var x unsafe.Pointer
-			var st int
-			if mm {
-				e, _, st = opPoolClaimFreeMMCID(base, poolTestStride, limit, poolTestFreeOff)
-			} else {
-				e, _, st = opPoolClaimFreeCPU(base, poolTestStride, limit, poolTestFreeOff)
-			}
-			if st == statusOK {
-				owned = append(owned, e)
-			}
-			for len(owned) > 0 {
-				e = owned[len(owned)-1]
-				if mm {
-					_, st = opPoolPushFullMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestCap, e)
-				} else {
-					_, st = opPoolPushFullCPU(base, poolTestStride, limit, poolTestFullOff, poolTestCap, e)
+			// Pop two, push them back, keeping what does not fit.
+			for range 2 {
+				x, _, st := c.pop(mm, -1)
+				if st == statusOK {
+					held = append(held, x)
+				} else if st != 1 {
+					return fmt.Errorf("%s: PoolPop status %d", fn, st)
 				}
+			}
+			for len(held) > 0 {
+				_, st := c.push(mm, -1, held[len(held)-1], wb)
 				if st != statusOK {
+					if st != 1 {
+						return fmt.Errorf("%s: PoolPush status %d", fn, st)
+					}
 					break
 				}
-				owned = owned[:len(owned)-1]
-			}
-			if mm {
-				x, e, _, st = opPoolPopMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent)
-			} else {
-				x, e, _, st = opPoolPopCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent)
-			}
-			if st == statusOK {
-				if x != unsafe.Pointer(entries[e]) {
-					return fmt.Errorf("%s: PoolPop gave entry %d object %p, want %p", fn, e, x, entries[e])
-				}
-				// Put the object back in one section (a token whose
-				// put fails is dropped: only full entries count).
-				if mm {
-					_, st = opPoolPutMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, x, wb)
-				} else {
-					_, st = opPoolPutCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, x, wb)
-				}
-				if st < statusOK || st > 2 {
-					return fmt.Errorf("%s: PoolPut status %d", fn, st)
-				}
-			}
-			if mm {
-				e, _, st = opPoolClaimFreeMMCID(base, poolTestStride, limit, poolTestFreeOff)
-			} else {
-				e, _, st = opPoolClaimFreeCPU(base, poolTestStride, limit, poolTestFreeOff)
-			}
-			if st == statusOK {
-				if mm {
-					_, st = opPoolPushFullMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestCap, e)
-				} else {
-					_, st = opPoolPushFullCPU(base, poolTestStride, limit, poolTestFullOff, poolTestCap, e)
-				}
-				if st != statusOK {
-					owned = append(owned, e)
-				}
-			}
-			if mm {
-				x, e, _, st = opPoolPopClaimMMCID(base, poolTestStride, limit, poolTestFullOff, ent)
-			} else {
-				x, e, _, st = opPoolPopClaimCPU(base, poolTestStride, limit, poolTestFullOff, ent)
-			}
-			if st == statusOK {
-				if x != unsafe.Pointer(entries[e]) {
-					return fmt.Errorf("%s: PoolPopClaim gave entry %d object %p, want %p", fn, e, x, entries[e])
-				}
-				if mm {
-					_, st = opPoolPushFreeMMCID(base, poolTestStride, limit, poolTestFreeOff, poolTestCap, e)
-				} else {
-					_, st = opPoolPushFreeCPU(base, poolTestStride, limit, poolTestFreeOff, poolTestCap, e)
-				}
-				if st != statusOK {
-					owned = append(owned, e)
-				}
+				held = held[:len(held)-1]
 			}
 		}
 	}
-	seen := make([]int, m)
-	for _, e := range owned {
-		seen[e]++
-	}
-	for i := range limit {
-		tops := slab[i*poolTestStride/8]
-		ft, fr := uintptr(tops&0xffffffff), uintptr(tops>>32)
-		if ft > poolTestCap || fr > poolTestCap {
-			return fmt.Errorf("%s: slab %d tops full %d free %d", fn, i, ft, fr)
-		}
-		for k := range ft {
-			seen[*u32(i, poolTestFullOff, k)]++
-		}
-		for k := range fr {
-			seen[*u32(i, poolTestFreeOff, k)]++
-		}
-	}
-	for e, n := range seen {
-		if n != 1 {
-			return fmt.Errorf("%s: entry %d held %d times", fn, e, n)
-		}
+	if err := c.tokens(objs, held); err != nil {
+		return fmt.Errorf("%s: %v", fn, err)
 	}
 	return nil
 }

@@ -74,21 +74,17 @@ func BenchmarkOp(b *testing.B) {
 			}
 		})
 	})
-	b.Run("PoolPushFullPop", func(b *testing.B) {
+	b.Run("PoolPushPop", func(b *testing.B) {
 		benchRegister(b)
-		slab := make([]uint64, limit*poolTestStride/8)
-		base := unsafe.Pointer(&slab[0])
-		x := 1
-		entries := []*int{&x}
-		ent := unsafe.Pointer(&entries[0])
+		c := newTestCaches(limit)
+		x := unsafe.Pointer(new(int))
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				_, st := opPoolPushFullCPU(base, poolTestStride, limit, poolTestFullOff, poolTestCap, 0)
+				_, st := c.push(false, -1, x, writeBarrierFlag)
 				if st == statusUnregistered && slowPath() {
 					continue
 				}
-				opPoolPopCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent)
-				opPoolClaimFreeCPU(base, poolTestStride, limit, poolTestFreeOff)
+				c.pop(false, -1)
 			}
 		})
 	})

@@ -406,14 +406,100 @@ func TestOpLoadCbeqStoreAddLoadStore(t *testing.T) {
 	})
 }
 
-// Pool slab layout for the test: tops at 0, full [poolTestCap]uint32 at 8,
-// free [poolTestCap]uint32 after it.
+// testCaches is the pool cache layout of the op tests: slot i's count word
+// at tops + i*64, its entries at ent + i*poolTestSpan (a span that is not a
+// multiple of 64, on purpose: the ops must not care).
+type testCaches struct {
+	topsMem []uint64
+	entries []*int
+	tops    unsafe.Pointer
+	ent     unsafe.Pointer
+	limit   uintptr
+}
+
 const (
-	poolTestCap     = 16
-	poolTestFullOff = 8
-	poolTestFreeOff = 8 + 4*poolTestCap
-	poolTestStride  = 8 + 8*poolTestCap // 136: not a power of two on purpose
+	poolTestCap  = 16
+	poolTestSpan = 8*poolTestCap + 8
 )
+
+func newTestCaches(limit uintptr) *testCaches {
+	c := &testCaches{
+		topsMem: make([]uint64, limit*8),
+		entries: make([]*int, limit*poolTestSpan/8),
+		limit:   limit,
+	}
+	c.tops, c.ent = unsafe.Pointer(&c.topsMem[0]), unsafe.Pointer(&c.entries[0])
+	return c
+}
+
+func (c *testCaches) count(i uintptr) *uint64 { return &c.topsMem[i*8] }
+
+func (c *testCaches) region(i uintptr) []*int {
+	return c.entries[i*poolTestSpan/8:][:poolTestCap]
+}
+
+// pop runs PoolPop (the CPU, MMCID or, with shard >= 0, fallback variant).
+func (c *testCaches) pop(mm bool, shard int) (x unsafe.Pointer, idx uintptr, st int) {
+	switch {
+	case shard >= 0:
+		return fallbackPoolPop(uintptr(shard), c.tops, c.ent, c.limit, poolTestSpan)
+	case mm:
+		return opPoolPopMMCID(c.tops, c.ent, c.limit, poolTestSpan)
+	}
+	return opPoolPopCPU(c.tops, c.ent, c.limit, poolTestSpan)
+}
+
+// push runs PoolPush with the write barrier flag at wb.
+func (c *testCaches) push(mm bool, shard int, x, wb unsafe.Pointer) (idx uintptr, st int) {
+	switch {
+	case shard >= 0:
+		return fallbackPoolPush(uintptr(shard), c.tops, c.ent, c.limit, poolTestSpan, poolTestCap, x, wb)
+	case mm:
+		return opPoolPushMMCID(c.tops, c.ent, c.limit, poolTestSpan, poolTestCap, x, wb)
+	}
+	return opPoolPushCPU(c.tops, c.ent, c.limit, poolTestSpan, poolTestCap, x, wb)
+}
+
+// tokens counts where every token is (the caches' pooled entries plus the
+// extra places given) and reports a token found other than exactly once.
+func (c *testCaches) tokens(objs []int, elsewhere ...[]unsafe.Pointer) error {
+	seen := make([]int, len(objs))
+	mark := func(x unsafe.Pointer) error {
+		k := *(*int)(x)
+		if k < 0 || k >= len(objs) || x != unsafe.Pointer(&objs[k]) {
+			return fmt.Errorf("%p is not a token", x)
+		}
+		seen[k]++
+		return nil
+	}
+	for i := range c.limit {
+		n := *c.count(i)
+		if n > poolTestCap {
+			return fmt.Errorf("slot %d: count %d beyond capacity %d", i, n, poolTestCap)
+		}
+		for k, x := range c.region(i)[:n] {
+			if x == nil {
+				return fmt.Errorf("slot %d: pooled entry %d is nil", i, k)
+			}
+			if err := mark(unsafe.Pointer(x)); err != nil {
+				return fmt.Errorf("slot %d entry %d: %v", i, k, err)
+			}
+		}
+	}
+	for _, l := range elsewhere {
+		for _, x := range l {
+			if err := mark(x); err != nil {
+				return err
+			}
+		}
+	}
+	for k, n := range seen {
+		if n != 1 {
+			return fmt.Errorf("token %d is in %d places (want exactly 1: a cache or a worker)", k, n)
+		}
+	}
+	return nil
+}
 
 func TestOpPool(t *testing.T) {
 	for _, v := range opVariants {
@@ -424,60 +510,39 @@ func TestOpPool(t *testing.T) {
 	}
 }
 
-// testOpPool drives the six pool ops concurrently on shared slabs. Objects
-// are tokens (objs[k] holds k); an entry on a full stack holds a token, a
-// worker holds the tokens it popped and the entry indices it claimed. At the
-// end every index is in exactly one place (a stack or a worker) and every
-// token is in exactly one place (an entry on a full stack or a worker), and
-// no token was ever handed to two workers at once.
+// testOpPool drives PoolPop and PoolPush concurrently on shared caches.
+// Objects are tokens (objs[k] holds k); a worker holds the tokens it
+// popped. At the end every token is in exactly one place (below a slot's
+// count or with a worker), and no token was ever handed to two workers at
+// once.
 func testOpPool(t *testing.T, mmcid, fb bool) {
 	suffix := map[bool]string{false: "CPU", true: "MMCID"}[mmcid]
 	var fns []string
 	if !fb {
-		for _, op := range []string{"PoolPop", "PoolPopClaim", "PoolClaimFree", "PoolPushFull", "PoolPushFree", "PoolPut"} {
-			fns = append(fns, "op"+op+suffix)
-		}
+		fns = []string{"opPoolPop" + suffix, "opPoolPush" + suffix}
 	}
 	limit := opLimit()
-	slab := make([]uint64, limit*poolTestStride/8)
-	base := unsafe.Pointer(&slab[0])
+	c := newTestCaches(limit)
 	m := int(limit) * poolTestCap / 2
 	objs := make([]int, m)
-	entries := make([]*int, m)
-	var loose []unsafe.Pointer // tokens no entry holds at the start
-	for i := range entries {
-		objs[i] = i
+	for k := range objs {
+		objs[k] = k
+		i := uintptr(k) % limit
+		n := c.count(i)
+		c.region(i)[*n] = &objs[k]
+		*n++
 	}
-	ent := unsafe.Pointer(&entries[0])
-	var wbOff uint32 // a write barrier flag that stays off: PoolPut never fails with 3 here
+	var wbOff uint32 // a write barrier flag that stays off: PoolPush never fails with 2 here
 	wb := unsafe.Pointer(&wbOff)
-	u32 := func(i uintptr, off, k uintptr) *uint32 {
-		return (*uint32)(unsafe.Add(base, i*poolTestStride+off+4*k))
-	}
-	for e := range m {
-		i := uintptr(e) % limit
-		tops := &slab[i*poolTestStride/8]
-		ft, fr := uintptr(*tops&0xffffffff), uintptr(*tops>>32)
-		if e%2 == 0 {
-			entries[e] = &objs[e]
-			*u32(i, poolTestFullOff, ft) = uint32(e)
-			*tops++
-		} else {
-			loose = append(loose, unsafe.Pointer(&objs[e]))
-			*u32(i, poolTestFreeOff, fr) = uint32(e)
-			*tops += 1 << 32
-		}
-	}
-	// The race detector cannot see the sections order a worker's write of
-	// entries[e] before the next holder's: race builds add the edges, as
-	// the Pool does.
+	// The race detector cannot see the sections order one worker's pushes
+	// before another's pops: race builds add the edges, as the Pool does.
 	var raceSync atomic.Uint64
-	run := func(fast func() int, fallback func(shard uintptr) int) int {
+	run := func(op func(shard int) int) int {
 		if raceEnabled {
 			raceSync.Add(1)
 		}
-		st := opDo(limit, fb, fast, fallback)
-		if st < statusOK || st > 2 {
+		st := opDo(limit, fb, func() int { return op(-1) }, func(shard uintptr) int { return op(int(shard)) })
+		if st < statusOK || st > 1 {
 			t.Errorf("status %d", st)
 		}
 		if raceEnabled {
@@ -485,196 +550,56 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 		}
 		return st
 	}
-	type holding struct {
-		idx []uint32
-		tok []unsafe.Pointer
-	}
-	var owned sync.Map // worker -> *holding left at the end
+	var owned sync.Map // worker -> *[]unsafe.Pointer held at the end
 	var ops atomic.Int64
 	tokenHeld := make([]atomic.Bool, m)
-	take := func(x unsafe.Pointer, e uintptr, h *holding) {
-		if e >= uintptr(m) {
-			t.Errorf("popped entry %d of %d", e, m)
-			return
-		}
-		k := *(*int)(x)
-		if k < 0 || k >= m || x != unsafe.Pointer(&objs[k]) {
-			t.Errorf("popped entry %d: %p is not a token", e, x)
-			return
-		}
-		if tokenHeld[k].Swap(true) {
-			t.Errorf("token %d handed out twice (popped from entry %d)", k, e)
-		}
-		h.tok = append(h.tok, x)
-	}
-	// give stops holding the last token before an op publishes it;
-	// back undoes that when the op failed.
-	give := func(h *holding) unsafe.Pointer {
-		x := h.tok[len(h.tok)-1]
-		tokenHeld[*(*int)(x)].Store(false)
-		return x
-	}
-	back := func(x unsafe.Pointer) { tokenHeld[*(*int)(x)].Store(true) }
 	opStress(t, fns, fb, func(w int, rng *rand.Rand) {
-		h := &holding{}
+		mine := &[]unsafe.Pointer{}
 		if p, ok := owned.Load(w); ok {
-			h = p.(*holding)
+			mine = p.(*[]unsafe.Pointer)
 		}
 		for range 50 {
-			var x unsafe.Pointer
-			var e uintptr
-			switch rng.IntN(5) {
-			case 0: // pop: the entry moves to the free stack, the token to us
-				if run(func() (st int) {
-					if mmcid {
-						x, e, _, st = opPoolPopMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent)
-					} else {
-						x, e, _, st = opPoolPopCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent)
-					}
+			if len(*mine) == 0 || rng.IntN(2) == 0 {
+				var x unsafe.Pointer
+				if run(func(shard int) (st int) {
+					x, _, st = c.pop(mmcid, shard)
 					return st
-				}, func(shard uintptr) (st int) {
-					x, e, _, st = fallbackPoolPop(shard, base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent)
-					return st
-				}) == statusOK {
-					take(x, e, h)
-				}
-			case 1: // pop and claim: the token and the index to us
-				if run(func() (st int) {
-					if mmcid {
-						x, e, _, st = opPoolPopClaimMMCID(base, poolTestStride, limit, poolTestFullOff, ent)
-					} else {
-						x, e, _, st = opPoolPopClaimCPU(base, poolTestStride, limit, poolTestFullOff, ent)
-					}
-					return st
-				}, func(shard uintptr) (st int) {
-					x, e, _, st = fallbackPoolPopClaim(shard, base, poolTestStride, limit, poolTestFullOff, ent)
-					return st
-				}) == statusOK {
-					take(x, e, h)
-					h.idx = append(h.idx, uint32(e))
-				}
-			case 2: // claim a free entry
-				if run(func() (st int) {
-					if mmcid {
-						e, _, st = opPoolClaimFreeMMCID(base, poolTestStride, limit, poolTestFreeOff)
-					} else {
-						e, _, st = opPoolClaimFreeCPU(base, poolTestStride, limit, poolTestFreeOff)
-					}
-					return st
-				}, func(shard uintptr) (st int) {
-					e, _, st = fallbackPoolClaimFree(shard, base, poolTestStride, limit, poolTestFreeOff)
-					return st
-				}) == statusOK {
-					if e >= uintptr(m) {
-						t.Errorf("claimed free entry %d of %d", e, m)
-					}
-					h.idx = append(h.idx, uint32(e))
-				}
-			case 3: // give an owned entry back: filled with a token to the
-				// full stack, else to the free stack
-				if len(h.idx) == 0 {
+				}) != statusOK {
 					continue
 				}
-				e := uintptr(h.idx[len(h.idx)-1])
-				full := len(h.tok) > 0 && rng.IntN(2) == 0
-				if full {
-					x = give(h)
-					entries[e] = (*int)(x)
-				}
-				if run(func() (st int) {
-					switch {
-					case full && mmcid:
-						_, st = opPoolPushFullMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestCap, e)
-					case full:
-						_, st = opPoolPushFullCPU(base, poolTestStride, limit, poolTestFullOff, poolTestCap, e)
-					case mmcid:
-						_, st = opPoolPushFreeMMCID(base, poolTestStride, limit, poolTestFreeOff, poolTestCap, e)
-					default:
-						_, st = opPoolPushFreeCPU(base, poolTestStride, limit, poolTestFreeOff, poolTestCap, e)
-					}
-					return st
-				}, func(shard uintptr) (st int) {
-					if full {
-						_, st = fallbackPoolPushFull(shard, base, poolTestStride, limit, poolTestFullOff, poolTestCap, e)
-					} else {
-						_, st = fallbackPoolPushFree(shard, base, poolTestStride, limit, poolTestFreeOff, poolTestCap, e)
-					}
-					return st
-				}) == statusOK {
-					h.idx = h.idx[:len(h.idx)-1]
-					if full {
-						h.tok = h.tok[:len(h.tok)-1]
-					}
-				} else if full {
-					back(x)
-				}
-			case 4: // put a token: a free entry takes it onto the full stack
-				if len(h.tok) == 0 {
+				k := *(*int)(x)
+				if k < 0 || k >= m || x != unsafe.Pointer(&objs[k]) {
+					t.Errorf("popped %p: not a token", x)
 					continue
 				}
-				x = give(h)
-				if run(func() (st int) {
-					if mmcid {
-						_, st = opPoolPutMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, x, wb)
-					} else {
-						_, st = opPoolPutCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, x, wb)
-					}
-					return st
-				}, func(shard uintptr) (st int) {
-					_, st = fallbackPoolPut(shard, base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, x, wb)
+				if tokenHeld[k].Swap(true) {
+					t.Errorf("token %d handed out twice", k)
+				}
+				*mine = append(*mine, x)
+			} else {
+				x := (*mine)[len(*mine)-1]
+				k := *(*int)(x)
+				tokenHeld[k].Store(false)
+				if run(func(shard int) (st int) {
+					_, st = c.push(mmcid, shard, x, wb)
 					return st
 				}) == statusOK {
-					h.tok = h.tok[:len(h.tok)-1]
+					*mine = (*mine)[:len(*mine)-1]
 				} else {
-					back(x)
+					tokenHeld[k].Store(true)
 				}
 			}
 			ops.Add(1)
 		}
-		owned.Store(w, h)
+		owned.Store(w, mine)
 	})
-	seen := make([]int, m)
-	tokens := make([]int, m)
-	for _, x := range loose {
-		tokens[*(*int)(x)]++
-	}
+	var held [][]unsafe.Pointer
 	owned.Range(func(_, p any) bool {
-		for _, e := range p.(*holding).idx {
-			seen[e]++
-		}
-		for _, x := range p.(*holding).tok {
-			tokens[*(*int)(x)]++
-		}
+		held = append(held, *p.(*[]unsafe.Pointer))
 		return true
 	})
-	for i := range limit {
-		tops := slab[i*poolTestStride/8]
-		ft, fr := uintptr(tops&0xffffffff), uintptr(tops>>32)
-		if ft > poolTestCap || fr > poolTestCap {
-			t.Fatalf("slab %d: tops full %d free %d, capacity %d", i, ft, fr, poolTestCap)
-		}
-		for k := range ft {
-			e := *u32(i, poolTestFullOff, k)
-			seen[e]++
-			if entries[e] == nil {
-				t.Errorf("entry %d is on a full stack and holds no token", e)
-			} else {
-				tokens[*entries[e]]++
-			}
-		}
-		for k := range fr {
-			seen[*u32(i, poolTestFreeOff, k)]++
-		}
-	}
-	for e, n := range seen {
-		if n != 1 {
-			t.Errorf("entry %d is held %d times (want exactly once: conservation)", e, n)
-		}
-	}
-	for k, n := range tokens {
-		if n != 1 {
-			t.Errorf("token %d is held %d times (want exactly once: an entry on a full stack or a worker)", k, n)
-		}
+	if err := c.tokens(objs, held...); err != nil {
+		t.Error(err)
 	}
 	t.Logf("%d pool ops", ops.Load())
 }

@@ -7,21 +7,21 @@ import (
 	"unsafe"
 )
 
-// Pool is a bounded set of reusable *T objects: a cache per CPU in front of
-// a shared overflow level, in the spirit of tcmalloc's per-CPU slabs and
-// librseq's per-CPU lists.
+// Pool is a bounded set of reusable *T objects: a cache per CPU, a cache
+// per P (runtime processor) and a shared overflow level, in the spirit of
+// tcmalloc's per-CPU slabs and librseq's per-CPU lists.
 //
 // On the fast path (Status().FastPath) Get and Put are one rseq critical
-// section each on the calling CPU's cache (Put takes two while the garbage
-// collector is marking), with no lock, no atomic read-modify-write and no
-// runtime.LockOSThread. When this CPU's cache is
-// empty Get tries the shared level (a mutex-protected stack), then New; when
-// it is full Put tries the shared level, then drops the object. Get does not
-// look into other CPUs' caches: it may call New while they hold objects.
-// Where the fast path is off (ModeNone, the purego tag, other platforms) the
-// caches are per-P stacks touched only while the goroutine is pinned to its
-// P, as in sync.Pool, with the same bounds. A thread whose rseq registration
-// failed (a "stray" thread) uses the shared level only.
+// section each on the calling CPU's cache: no lock, no atomic
+// read-modify-write, no runtime.LockOSThread. When this CPU's cache is
+// empty Get tries this P's cache, then the shared level (a mutex-protected
+// stack), then New. When this CPU's cache is full, or the garbage collector
+// is marking (see below), or the thread has no rseq registration, Put tries
+// this P's cache, then the shared level, then drops the object. Get does
+// not look into other CPUs' caches: it may call New while they hold
+// objects. Where the fast path is off (ModeNone, the purego tag, other
+// platforms) there are no per-CPU caches: the per-P caches, touched only
+// while the goroutine is pinned to its P as in sync.Pool, come first.
 //
 // Unlike sync.Pool, pooled objects survive garbage collection: the pool
 // keeps what it holds until Get takes it or Trim drops it. Memory is bounded
@@ -34,27 +34,21 @@ import (
 // Memory ordering: what a goroutine wrote to an object before Put happens
 // before what the goroutine that Gets the same object does with it.
 //
-// Garbage collector safety. The per-CPU caches hold no pointers: they are
-// stacks of uint32 indices into entries, a []*T the pool owns and only Go
-// code writes, so every pointer store has its write barrier and every pooled
-// object is reachable from entries (or from the shared level, a []*T).
-// Assembly stores a pointer in one place only: Put's single critical
-// section writes the object into a free entry, and only after reading the
-// runtime's write barrier flag as off. The flag cannot change before that
-// assembly function returns (the runtime flips it with the world stopped,
-// and assembly has no safe point), so the store happens exactly when
-// compiled Go code would store without a barrier. While the collector
-// marks, Put claims a free entry, stores the pointer from Go (with the
-// barrier) and publishes the entry in a second section. Get's critical
-// section loads the object's pointer out of entries, which is a plain load
-// for the collector, returned as an unsafe.Pointer result. Every entry index
-// is at any moment in exactly one place (one CPU's stack of full entries,
-// one CPU's stack of free entries, the spare list, or the hands of one
-// goroutine between two critical sections), and only the holder of an index
-// writes its entry, so an index on a full stack always names an entry that
-// holds a pooled object. After Get, the entry keeps a stale reference to the
-// object it handed out until a later Put reuses the entry; stale references
-// count towards Cap, and Trim drops them.
+// Garbage collector safety. Every pooled object is referenced from a []*T
+// the pool owns and the collector scans. The per-P and shared levels are
+// written by Go code, with write barriers. The per-CPU caches are written
+// by assembly, which has no write barrier: Put's critical section stores
+// the object's pointer only after reading the runtime's write barrier flag
+// as off, in the same assembly function. The runtime flips that flag only
+// with the world stopped and an assembly function has no safe point, so
+// the store happens exactly when compiled Go code would store without a
+// barrier (no collection is marking). While the collector marks, Put uses
+// the per-P cache. Get's critical section only loads the pointer and leaves
+// it in the cache entry above the new top: a stale reference, which needs
+// no deletion barrier and keeps the object alive until a later Put reuses
+// the entry. Stale references count towards Cap, and Trim drops them.
+// pool_fast.go has the details; TestPoolGCStress and TestPoolGCCheckmark
+// check them under constant collection.
 //
 // The zero Pool is ready to use: its storage is allocated by the first Get
 // or Put from PerCPU and Shared. A Pool must not be copied after first use.
@@ -62,17 +56,17 @@ type Pool[T any] struct {
 	// New, if not nil, makes an object when Get finds the pool empty.
 	New func() *T
 
-	// PerCPU is the number of objects each CPU's cache holds (each P's
-	// cache on the fallback). 0 means DefaultPerCPU; values above
-	// MaxPerCPU are clamped. Read when the pool allocates its storage (the
-	// first use and the first use after Trim), which takes about 16 bytes
-	// per object per slot (Status().Slots slots, or GOMAXPROCS on the
-	// fallback).
+	// PerCPU is the number of objects each CPU's cache holds, and each P's
+	// cache. 0 means DefaultPerCPU; values above MaxPerCPU are clamped.
+	// Read when the pool allocates its storage (the first use and the
+	// first use after Trim), which takes about 8 bytes per object per
+	// cache (Status().Slots CPU caches on the fast path, plus GOMAXPROCS P
+	// caches).
 	PerCPU int
 
 	// Shared is the number of objects the shared overflow level holds. 0
-	// means PerCPU times the number of per-CPU slots; a negative value
-	// means no shared level. Read with PerCPU.
+	// means PerCPU times the number of per-CPU caches (per-P caches on the
+	// fallback); a negative value means no shared level. Read with PerCPU.
 	Shared int
 
 	mu    sync.Mutex // serialises allocation of the storage and Trim
@@ -89,21 +83,26 @@ const (
 // is empty it returns New() (ok is true when New returned non-nil) or, if New
 // is nil, (nil, false). The caller owns the object until it Puts it back.
 func (p *Pool[T]) Get() (*T, bool) {
-	// The common case, inline: one critical section on this CPU's cache.
-	if s := p.state.Load(); s != nil && s.shards == nil {
+	s := p.state.Load()
+	if s != nil && s.fast.tops != nil {
+		// The common case, inline: one critical section on this CPU's
+		// cache.
 		f := &s.fast
 		var x unsafe.Pointer
 		var st int
 		if proc.useMMCID {
-			x, _, _, st = opPoolPopMMCID(f.base, f.stride, f.limit, poolFullOff, f.freeOff, f.capacity, f.entriesPtr)
+			x, _, st = opPoolPopMMCID(f.tops, f.entriesPtr, f.limit, f.span)
 		} else {
-			x, _, _, st = opPoolPopCPU(f.base, f.stride, f.limit, poolFullOff, f.freeOff, f.capacity, f.entriesPtr)
+			x, _, st = opPoolPopCPU(f.tops, f.entriesPtr, f.limit, f.span)
 		}
 		if st == statusOK {
 			if raceEnabled {
 				f.raceSync.Add(1)
 			}
 			return (*T)(x), true
+		}
+		if x := f.get(st); x != nil {
+			return x, true
 		}
 	} else if s != nil && !raceEnabled {
 		// The fallback's common case, inline: this P's stack.
@@ -116,11 +115,19 @@ func (p *Pool[T]) Get() (*T, bool) {
 		}
 		runtime_procUnpin()
 	}
-	return p.getSlow()
+	return p.getSlow(s)
 }
 
-func (p *Pool[T]) getSlow() (*T, bool) {
-	if x := p.storage().get(); x != nil {
+// getSlow gets an object from the levels after the first (this P's cache,
+// the shared level; all of them if s is nil, the first use), or from New.
+func (p *Pool[T]) getSlow(s *poolState[T]) (*T, bool) {
+	var x *T
+	if s == nil {
+		x = p.storage().get()
+	} else {
+		x = s.getSlow()
+	}
+	if x != nil {
 		return x, true
 	}
 	if p.New != nil {
@@ -137,31 +144,23 @@ func (p *Pool[T]) Put(x *T) {
 	if x == nil {
 		return
 	}
-	// The common case, inline: one critical section claims a free entry of
-	// this CPU's cache, stores x in it and pushes it on the full stack. It
-	// stores only while the write barrier is off (the collector is not
-	// marking); otherwise, and when this CPU's stacks are full or empty,
-	// put takes the path that stores x from Go.
-	if s := p.state.Load(); s != nil && s.shards == nil {
+	s := p.state.Load()
+	if s != nil && s.fast.tops != nil {
+		// The common case, inline: one critical section pushes x on
+		// this CPU's cache (while the write barrier is off).
 		f := &s.fast
+		if raceEnabled {
+			f.raceSync.Add(1)
+		}
 		var st int
 		if proc.useMMCID {
-			_, st = opPoolPutMMCID(f.base, f.stride, f.limit, poolFullOff, f.freeOff, f.capacity, f.entriesPtr, unsafe.Pointer(x), writeBarrierFlag)
+			_, st = opPoolPushMMCID(f.tops, f.entriesPtr, f.limit, f.span, f.capacity, unsafe.Pointer(x), writeBarrierFlag)
 		} else {
-			_, st = opPoolPutCPU(f.base, f.stride, f.limit, poolFullOff, f.freeOff, f.capacity, f.entriesPtr, unsafe.Pointer(x), writeBarrierFlag)
+			_, st = opPoolPushCPU(f.tops, f.entriesPtr, f.limit, f.span, f.capacity, unsafe.Pointer(x), writeBarrierFlag)
 		}
-		if st == statusOK {
-			if raceEnabled {
-				f.raceSync.Add(1)
-			}
+		if st == statusOK || f.put(x, st) {
 			return
 		}
-		if st == 1 { // this CPU's full stack is full
-			s.sharedPut(x)
-		} else {
-			s.put(x)
-		}
-		return
 	} else if s != nil && !raceEnabled {
 		// The fallback's common case, inline: this P's stack.
 		id := runtime_procPin()
@@ -171,7 +170,11 @@ func (p *Pool[T]) Put(x *T) {
 		}
 		runtime_procUnpin()
 	}
-	p.storage().put(x)
+	if s == nil {
+		p.storage().put(x) // the first use allocates the storage
+		return
+	}
+	s.putSlow(x)
 }
 
 // Cap returns the most objects the pool keeps reachable (per-CPU caches,
@@ -179,7 +182,7 @@ func (p *Pool[T]) Put(x *T) {
 // storage; it allocates the storage if the pool has none.
 func (p *Pool[T]) Cap() int {
 	s := p.storage()
-	return s.slots*s.perCPU + s.sharedCap
+	return (s.slots+len(s.shards))*s.perCPU + s.sharedCap
 }
 
 // Trim drops every object the pool holds, stale references included, and
@@ -217,25 +220,23 @@ func (p *Pool[T]) allocState() *poolState[T] {
 // operation that loaded the old one finishes on it and what it leaves there
 // becomes garbage.
 type poolState[T any] struct {
-	perCPU int // capacity of one CPU's (or P's) cache
-	slots  int // number of per-CPU caches (fast path) or P caches (fallback)
+	perCPU int // capacity of one CPU's or P's cache
+	slots  int // number of per-CPU caches (0 without the fast path)
 
-	// Fast path (slab != nil): per-CPU slabs of entry indices. See
-	// pool_fast.go.
+	// Per-CPU caches (fast.tops != nil): see pool_fast.go.
 	fast poolFast[T]
 
-	// Fallback (shards != nil): one cache per P, indexed by the P id the
-	// goroutine is pinned to.
+	// One cache per P, indexed by the P id the goroutine is pinned to.
 	shards []poolShard[T]
 
-	// The shared level, and the spare entry indices of the fast path.
+	// The shared level.
 	mu        sync.Mutex
 	shared    []*T // len <= sharedCap, preallocated
 	sharedCap int
 }
 
-// newPoolState allocates storage; fast selects the per-CPU slabs (if they
-// can be allocated) over the per-P fallback.
+// newPoolState allocates storage; fast asks for the per-CPU caches (used if
+// they can be allocated) in front of the per-P caches.
 func newPoolState[T any](perCPU, shared int, fast bool) *poolState[T] {
 	if perCPU <= 0 {
 		perCPU = DefaultPerCPU
@@ -244,16 +245,16 @@ func newPoolState[T any](perCPU, shared int, fast bool) *poolState[T] {
 	s := &poolState[T]{perCPU: perCPU}
 	if fast && s.fast.init(proc.slots, perCPU) {
 		s.slots = proc.slots
-	} else {
-		s.slots = fallbackSlots()
-		s.shards = make([]poolShard[T], s.slots)
-		for i := range s.shards {
-			s.shards[i].buf = make([]*T, perCPU)
-		}
+	}
+	s.shards = make([]poolShard[T], fallbackSlots())
+	for i := range s.shards {
+		s.shards[i].buf = make([]*T, perCPU)
 	}
 	switch {
-	case shared == 0:
+	case shared == 0 && s.slots > 0:
 		s.sharedCap = perCPU * s.slots
+	case shared == 0:
+		s.sharedCap = perCPU * len(s.shards)
 	case shared > 0:
 		s.sharedCap = shared
 	}
@@ -261,24 +262,46 @@ func newPoolState[T any](perCPU, shared int, fast bool) *poolState[T] {
 	return s
 }
 
+// get takes an object from the levels in order, or returns nil: what Get
+// does before New (Get has the first step inline).
 func (s *poolState[T]) get() *T {
-	if s.shards == nil {
-		if x := s.fast.get(s); x != nil {
+	if s.fast.tops != nil {
+		x, st := s.fast.pop()
+		if st == statusOK {
 			return x
 		}
-	} else if x := s.shardGet(); x != nil {
+		if x := s.fast.get(st); x != nil {
+			return x
+		}
+	}
+	return s.getSlow()
+}
+
+// put adds x to the first level with room and reports whether one kept it
+// (false: dropped): what Put does (Put has the first step inline).
+func (s *poolState[T]) put(x *T) bool {
+	if s.fast.tops != nil {
+		st := s.fast.push(x)
+		if st == statusOK || s.fast.put(x, st) {
+			return true
+		}
+	}
+	return s.putSlow(x)
+}
+
+// getSlow takes an object from this P's cache or the shared level, or
+// returns nil.
+func (s *poolState[T]) getSlow() *T {
+	if x := s.shardGet(); x != nil {
 		return x
 	}
 	return s.sharedGet()
 }
 
-// put adds x to the state and reports whether it kept it (false: dropped).
-func (s *poolState[T]) put(x *T) bool {
-	if s.shards == nil {
-		if s.fast.put(s, x) {
-			return true
-		}
-	} else if s.shardPut(x) {
+// putSlow adds x to this P's cache or the shared level and reports whether
+// it kept it (false: dropped).
+func (s *poolState[T]) putSlow(x *T) bool {
+	if s.shardPut(x) {
 		return true
 	}
 	return s.sharedPut(x)
@@ -315,7 +338,7 @@ func (s *poolState[T]) sharedPut(x *T) bool {
 	return ok
 }
 
-// poolShard is one P's cache on the fallback. Outside race builds it is
+// poolShard is one P's cache. Outside race builds it is
 // touched only by a goroutine pinned to that P (runtime.procPin disables
 // preemption, as sync.Pool's per-P private slot relies on), so it needs no
 // lock; race builds take mu instead, so the race detector sees the ordering.
@@ -326,7 +349,7 @@ type poolShard[T any] struct {
 	_   [128 - (unsafe.Sizeof([]*T{})+unsafe.Sizeof(int(0))+unsafe.Sizeof(sync.Mutex{}))%128]byte
 }
 
-// fallbackSlots is the number of P caches a fallback pool gets: one per P at
+// fallbackSlots is the number of P caches a pool gets: one per P at
 // allocation time. A goroutine on a P beyond them (GOMAXPROCS raised later)
 // uses the shared level.
 func fallbackSlots() int {

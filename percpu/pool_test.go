@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gorseq/rseq/internal/testutil"
 	"golang.org/x/sys/unix"
@@ -178,7 +179,7 @@ func (tr *tracker) checkQuiescent(p *Pool[testObj], held int) {
 	if r := len(p.storage().retained()); r > p.Cap() {
 		tr.errorf("pool retains %d objects, Cap %d", r, p.Cap())
 	}
-	p.storage().checkIndices(tr.t)
+	p.storage().checkSlots(tr.t)
 }
 
 // onOneCPU runs f with GOMAXPROCS 1 on a locked thread bound to one CPU, so
@@ -235,17 +236,28 @@ func TestPoolZeroValue(t *testing.T) {
 
 func TestPoolLIFOOnOneCPU(t *testing.T) {
 	p := Pool[testObj]{PerCPU: 4, Shared: 2}
-	objs := make([]*testObj, 6)
+	// Levels on one CPU: its cache (fast path only), this P's cache, the
+	// shared level; each holds its objects LIFO.
+	levels := [][2]int{{0, 4}, {4, 6}} // [first, end) object ids per level
+	if fastPathPool() {
+		levels = [][2]int{{0, 4}, {4, 8}, {8, 10}}
+	}
+	n := levels[len(levels)-1][1]
+	objs := make([]*testObj, n)
 	for i := range objs {
 		objs[i] = &testObj{id: uint64(i)}
+	}
+	var want []uint64
+	for _, l := range levels {
+		for id := l[1] - 1; id >= l[0]; id-- {
+			want = append(want, uint64(id))
+		}
 	}
 	onOneCPU(t, func() {
 		for _, o := range objs {
 			p.Put(o)
 		}
-		p.Put(&testObj{id: 99}) // cache and shared level full: dropped
-		// The cache holds 0..3 (LIFO), the shared level 4, 5.
-		want := []uint64{3, 2, 1, 0, 5, 4}
+		p.Put(&testObj{id: 99}) // every level full: dropped
 		for i, w := range want {
 			o, ok := p.Get()
 			if !ok || o.id != w {
@@ -492,7 +504,7 @@ func TestPoolGCStress(t *testing.T) {
 			t.Errorf("pooled object %d corrupted", o.id)
 		}
 	}
-	p.storage().checkIndices(t)
+	p.storage().checkSlots(t)
 	t.Logf("%d GC cycles, %d objects created, %d freed, GODEBUG=%q", pr.GCs(), tr.created.Load(), countFreed(tr), os.Getenv("GODEBUG"))
 	if pr.GCs() == 0 {
 		t.Error("no GC cycle ran")
@@ -594,23 +606,23 @@ func TestPoolAllocs(t *testing.T) {
 	})
 }
 
-// checkIndices fails t if the fast path's index bookkeeping is broken.
-func (s *poolState[T]) checkIndices(t testing.TB) {
+// checkSlots fails t if a quiescent pool's per-CPU caches are inconsistent.
+func (s *poolState[T]) checkSlots(t testing.TB) {
 	t.Helper()
-	if err := s.fast.checkIndices(); err != nil {
-		t.Errorf("index conservation: %v", err)
+	if err := s.fast.checkSlots(); err != nil {
+		t.Errorf("per-CPU caches: %v", err)
 	}
 }
 
-// fastPathPool reports whether new pools use the per-CPU slabs.
+// fastPathPool reports whether new pools use the per-CPU caches.
 func fastPathPool() bool {
 	var p Pool[int]
-	return p.storage().shards == nil
+	return p.storage().fast.tops != nil
 }
 
-// TestPoolFastPathUsed proves the per-CPU slabs (the rseq ops) serve Put and
+// TestPoolFastPathUsed proves the per-CPU caches (the rseq ops) serve Put and
 // Get where the fast path is on: objects Put on one CPU sit on that CPU's
-// full stack, not on the shared level, and come back from it.
+// cache, not on the other levels, and come back from it.
 func TestPoolFastPathUsed(t *testing.T) {
 	if !fastPathPool() {
 		if proc.fastPath {
@@ -631,8 +643,7 @@ func TestPoolFastPathUsed(t *testing.T) {
 		}
 		n := 0
 		for i := 0; i < int(s.fast.limit); i++ {
-			tops, _, _ := s.fast.slab(i)
-			ft := *tops & (1<<32 - 1)
+			ft := *s.fast.count(i)
 			if ft != 0 && ft != 5 {
 				t.Errorf("slot %d holds %d objects, want 0 or 5", i, ft)
 			}
@@ -641,26 +652,26 @@ func TestPoolFastPathUsed(t *testing.T) {
 		if n != 5 {
 			t.Errorf("per-CPU full stacks hold %d objects, want 5", n)
 		}
-		s.checkIndices(t)
+		s.checkSlots(t)
 		for i := 4; i >= 0; i-- {
 			if o, ok := p.Get(); !ok || o != objs[i] {
 				t.Fatalf("Get = %v, %v; want object %d from the cache", o, ok, i)
 			}
 		}
 		for i := 0; i < int(s.fast.limit); i++ {
-			if tops, _, _ := s.fast.slab(i); *tops&(1<<32-1) != 0 {
+			if *s.fast.count(i) != 0 {
 				t.Errorf("slot %d not empty after the Gets", i)
 			}
 		}
-		s.checkIndices(t)
+		s.checkSlots(t)
 	})
 }
 
 // TestPoolStrayThreads runs the model in a child process whose rseq
 // registrations start failing after start-up (a seccomp filter installed in
 // place): threads created from then on are stray, and their Gets and Puts
-// must go to the shared level only while registered threads keep using
-// their CPU's cache.
+// must go to the per-P and shared levels only while registered threads keep
+// using their CPU's cache.
 func TestPoolStrayThreads(t *testing.T) {
 	if !testutil.IsSubprocess() {
 		if !proc.fastPath {
@@ -722,97 +733,64 @@ func TestPoolWithoutRseq(t *testing.T) {
 	}
 }
 
-// moveFree moves the top index of slot from's free stack to slot to's, as a
-// Put that claimed an entry on one CPU and gave it back on another would
-// (quiescent pool only).
-func moveFree[T any](t *testing.T, f *poolFast[T], from, to int) {
-	t.Helper()
-	ftops, _, ffree := f.slab(from)
-	ttops, _, tfree := f.slab(to)
-	fr, tr := *ftops>>32, *ttops>>32
-	if fr == 0 || tr >= uint64(f.capacity) {
-		t.Fatalf("moveFree %d -> %d: free counts %d, %d", from, to, fr, tr)
-	}
-	tfree[tr] = ffree[fr-1]
-	*ftops -= 1 << 32
-	*ttops += 1 << 32
-}
-
-// slotCounts returns slot i's full and free counts.
-func slotCounts[T any](f *poolFast[T], i int) (ft, fr int) {
-	tops, _, _ := f.slab(i)
-	return int(*tops & (1<<32 - 1)), int(*tops >> 32)
-}
-
-// TestPoolIndexDrift drives the fast path's rare branches deterministically:
-// indices drift between CPUs when a goroutine migrates between Put's two
-// critical sections, so a CPU can find its full stack full while it holds
-// free indices (Put gives the index back), its free stack full while it has
-// objects (Get moves the index to the spare list) or no free index at all
-// (Put takes one from the spare list). Index conservation is checked after
-// every step.
-func TestPoolIndexDrift(t *testing.T) {
+// TestPoolLevels walks one CPU's objects through every level
+// deterministically: the CPU's cache, this P's cache (when the CPU's is
+// full, and for every Put while the collector marks), the shared level,
+// then drop; Get takes them back in that order.
+func TestPoolLevels(t *testing.T) {
 	if !fastPathPool() {
 		t.Skip("fast path off")
 	}
-	if proc.slots < 2 {
-		t.Skip("needs two per-CPU slots")
+	p := &Pool[testObj]{PerCPU: 2, Shared: 1}
+	objs := make([]*testObj, 7)
+	for i := range objs {
+		objs[i] = &testObj{id: uint64(i)}
 	}
-	p := &Pool[testObj]{PerCPU: 2, Shared: -1}
-	a, b, c := &testObj{id: 1}, &testObj{id: 2}, &testObj{id: 3}
 	onOneCPU(t, func() {
 		s := p.storage()
-		f := &s.fast
-		p.Put(a)
-		me := -1
-		for i := 0; i < int(f.limit); i++ {
-			if ft, _ := slotCounts(f, i); ft == 1 {
-				me = i
-			}
-		}
-		if me < 0 {
-			t.Fatal("Put did not reach a per-CPU slot")
-		}
-		other := (me + 1) % int(f.limit)
-		step := func(name string, wantFt, wantFr, wantSpare int) {
+		pid := runtime_procPin()
+		runtime_procUnpin()
+		levels := func(name string, cpu, perP, shared int) {
 			t.Helper()
-			s.checkIndices(t)
-			ft, fr := slotCounts(f, me)
-			if ft != wantFt || fr != wantFr || len(f.spare) != wantSpare {
-				t.Fatalf("%s: slot %d has %d full, %d free, spare %d; want %d, %d, %d",
-					name, me, ft, fr, len(f.spare), wantFt, wantFr, wantSpare)
+			s.checkSlots(t)
+			n := 0
+			for i := 0; i < int(s.fast.limit); i++ {
+				n += int(*s.fast.count(i))
+			}
+			if n != cpu || s.shards[pid].n != perP || len(s.shared) != shared {
+				t.Fatalf("%s: CPU caches hold %d, this P's %d, shared %d; want %d, %d, %d",
+					name, n, s.shards[pid].n, len(s.shared), cpu, perP, shared)
 			}
 		}
-		step("Put a", 1, 1, 0)
-		moveFree(t, f, other, me)
-		step("drift in", 1, 2, 0)
-		p.Put(b)
-		step("Put b", 2, 1, 0)
-		// Full stack full, yet a free index: Put claims it, cannot push,
-		// clears the entry and gives the index back; c is dropped.
-		p.Put(c)
-		step("Put c (cache full)", 2, 1, 0)
-		if s.retained()[c] {
-			t.Error("dropped object c is still referenced by the pool")
+		p.Put(objs[0])
+		p.Put(objs[1])
+		levels("two Puts", 2, 0, 0)
+		p.Put(objs[2])
+		levels("CPU cache full", 2, 1, 0)
+		// While the collector marks, PoolPush refuses to store: Put uses
+		// this P's cache. (The flag is faked: this goroutine is the only
+		// user of the pool and of the flag's address for the moment.)
+		var on uint32 = 1
+		real := writeBarrierFlag
+		writeBarrierFlag = unsafe.Pointer(&on)
+		p.Put(objs[3])
+		writeBarrierFlag = real
+		levels("write barrier on", 2, 2, 0)
+		p.Put(objs[4])
+		levels("P cache full", 2, 2, 1)
+		p.Put(objs[5])
+		levels("every level full", 2, 2, 1)
+		if s.retained()[objs[5]] {
+			t.Error("dropped object 5 is still referenced by the pool")
 		}
-		// Free stack full: Get keeps the index and moves it to spare.
-		moveFree(t, f, other, me)
-		step("drift in again", 2, 2, 0)
-		if x, ok := p.Get(); !ok || x != b {
-			t.Fatalf("Get = %v, %v; want b", x, ok)
-		}
-		step("Get b (free stack full)", 1, 2, 1)
-		// No free index here: Put takes the spare one.
-		moveFree(t, f, me, other)
-		moveFree(t, f, me, other)
-		step("drift out", 1, 0, 1)
-		p.Put(b)
-		step("Put b (from spare)", 2, 0, 0)
-		for _, want := range []*testObj{b, a} {
-			if x, ok := p.Get(); !ok || x != want {
-				t.Fatalf("Get = %v, %v; want object %d", x, ok, want.id)
+		for _, want := range []int{1, 0, 3, 2, 4} {
+			if x, ok := p.Get(); !ok || x != objs[want] {
+				t.Fatalf("Get = %v, %v; want object %d", x, ok, want)
 			}
 		}
-		step("emptied", 0, 2, 0)
+		levels("emptied", 0, 0, 0)
+		if x, ok := p.Get(); ok || x != nil {
+			t.Fatalf("Get on an empty pool without New = %v, %v", x, ok)
+		}
 	})
 }

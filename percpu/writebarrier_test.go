@@ -49,81 +49,67 @@ func TestWriteBarrierFlag(t *testing.T) {
 	}
 }
 
-// TestOpPoolPutGuard checks PoolPut against its write barrier flag on every
-// variant: with the flag set it fails with 3 and writes nothing (not even
-// the speculative stores); with it clear it stores the pointer.
-func TestOpPoolPutGuard(t *testing.T) {
+// TestOpPoolPushGuard checks PoolPush against its write barrier flag on
+// every variant: with the flag set it fails with 2 and writes nothing (not
+// even the speculative pointer store); with it clear it stores the pointer.
+func TestOpPoolPushGuard(t *testing.T) {
 	for _, v := range opVariants {
 		t.Run(v, func(t *testing.T) {
 			skipMMCID(t, v)
 			limit := opLimit()
-			slab := make([]uint64, limit*poolTestStride/8)
-			base := unsafe.Pointer(&slab[0])
-			entries := make([]*int, limit)
-			ent := unsafe.Pointer(&entries[0])
-			for i := range limit { // one free entry per slot
-				*(*uint32)(unsafe.Add(base, i*poolTestStride+poolTestFreeOff)) = uint32(i)
-				slab[i*poolTestStride/8] = 1 << 32
-			}
+			c := newTestCaches(limit)
 			x := new(int)
-			put := func(flag uint32) int {
-				wb := unsafe.Pointer(&flag)
-				return opDo(limit, v == "Fallback", func() (st int) {
-					if v == "MMCID" {
-						_, st = opPoolPutMMCID(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, unsafe.Pointer(x), wb)
-					} else {
-						_, st = opPoolPutCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, unsafe.Pointer(x), wb)
-					}
+			push := func(flag uint32) int {
+				return opDo(limit, v == "Fallback", func() int {
+					_, st := c.push(v == "MMCID", -1, unsafe.Pointer(x), unsafe.Pointer(&flag))
 					return st
-				}, func(shard uintptr) (st int) {
-					_, st = fallbackPoolPut(shard, base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, unsafe.Pointer(x), wb)
+				}, func(shard uintptr) int {
+					_, st := c.push(false, int(shard), unsafe.Pointer(x), unsafe.Pointer(&flag))
 					return st
 				})
 			}
-			before := append([]uint64(nil), slab...)
-			if st := put(1); st != 3 {
-				t.Fatalf("PoolPut with the write barrier on: status %d, want 3", st)
+			if st := push(1); st != 2 {
+				t.Fatalf("PoolPush with the write barrier on: status %d, want 2", st)
 			}
-			for i := range slab {
-				if slab[i] != before[i] {
-					t.Fatalf("PoolPut with the write barrier on changed slab word %d", i)
+			for i := range limit {
+				if *c.count(i) != 0 {
+					t.Fatalf("PoolPush with the write barrier on changed slot %d's count", i)
 				}
 			}
-			for e, p := range entries {
+			for e, p := range c.entries {
 				if p != nil {
-					t.Fatalf("PoolPut with the write barrier on stored into entry %d", e)
+					t.Fatalf("PoolPush with the write barrier on stored into entry %d", e)
 				}
 			}
-			if st := put(0); st != statusOK {
-				t.Fatalf("PoolPut with the write barrier off: status %d", st)
+			if st := push(0); st != statusOK {
+				t.Fatalf("PoolPush with the write barrier off: status %d", st)
 			}
 			n := 0
 			for i := range limit {
-				w := slab[i*poolTestStride/8]
-				if w&(1<<32-1) == 1 {
+				switch *c.count(i) {
+				case 0:
+				case 1:
 					n++
-					if w>>32 != 0 {
-						t.Errorf("slot %d: free count %d after the put, want 0", i, w>>32)
+					if c.region(i)[0] != x {
+						t.Errorf("slot %d: entry 0 holds %p, want %p", i, c.region(i)[0], x)
 					}
-					e := *(*uint32)(unsafe.Add(base, i*poolTestStride+poolTestFullOff))
-					if e != uint32(i) || entries[e] != x {
-						t.Errorf("slot %d: full stack holds entry %d (object %p), want entry %d with %p", i, e, entries[e], i, x)
-					}
+				default:
+					t.Errorf("slot %d: count %d", i, *c.count(i))
 				}
 			}
 			if n != 1 {
-				t.Fatalf("%d slots grew a full entry, want 1", n)
+				t.Fatalf("%d slots hold the object, want 1", n)
 			}
 		})
 	}
 }
 
-// TestOpPoolPutUnderGC calls PoolPut with the runtime's real flag while
+// TestOpPoolPushUnderGC calls PoolPush with the runtime's real flag while
 // collections run back to back, and requires both outcomes: stored with
-// the barrier off, refused (status 3) while the collector marks. Either
+// the barrier off, refused (status 2) while the collector marks. Either
 // way the object must stay reachable: TestPoolGCStress and
 // TestPoolGCCheckmark check that through the Pool.
-func TestOpPoolPutUnderGC(t *testing.T) {
+func TestOpPoolPushUnderGC(t *testing.T) {
 	if !opFastPath() {
 		t.Skip("fast path off: ", Status().Reason)
 	}
@@ -132,15 +118,7 @@ func TestOpPoolPutUnderGC(t *testing.T) {
 	if !slowPath() {
 		t.Skip("this thread could not register")
 	}
-	limit := opLimit()
-	slab := make([]uint64, limit*poolTestStride/8)
-	base := unsafe.Pointer(&slab[0])
-	entries := make([]*int, limit)
-	ent := unsafe.Pointer(&entries[0])
-	for i := range limit {
-		*(*uint32)(unsafe.Add(base, i*poolTestStride+poolTestFreeOff)) = uint32(i)
-		slab[i*poolTestStride/8] = 1 << 32
-	}
+	c := newTestCaches(opLimit())
 	keep := make([]*[4]*int, 1<<17) // makes each mark phase last
 	for i := range keep {
 		keep[i] = new([4]*int)
@@ -152,29 +130,26 @@ func TestOpPoolPutUnderGC(t *testing.T) {
 			runtime.GC()
 		}
 	})
-	var counts [4]int
+	var counts [3]int
 	deadline := time.Now().Add(20 * time.Second)
-	for (counts[0] == 0 || counts[3] == 0) && time.Now().Before(deadline) {
+	for (counts[0] == 0 || counts[2] == 0) && time.Now().Before(deadline) {
 		for range 1000 {
 			x := new(int)
-			_, st := opPoolPutCPU(base, poolTestStride, limit, poolTestFullOff, poolTestFreeOff, poolTestCap, ent, unsafe.Pointer(x), writeBarrierFlag)
-			if st < 0 || st > 3 || st == 1 || st == 2 {
+			_, st := c.push(false, -1, unsafe.Pointer(x), writeBarrierFlag)
+			if st != statusOK && st != 2 {
 				t.Fatalf("status %d", st)
 			}
 			counts[st]++
-			if st == statusOK { // back to one free entry per slot (this thread is the slab's only user)
-				for i := range limit {
-					*(*uint32)(unsafe.Add(base, i*poolTestStride+poolTestFreeOff)) = uint32(i)
-					slab[i*poolTestStride/8] = 1 << 32
-				}
+			if st == statusOK { // empty again (this thread is the caches' only user)
+				clear(c.topsMem)
 			}
 		}
 	}
 	stop.Store(true)
 	wg.Wait()
 	runtime.KeepAlive(keep)
-	t.Logf("stored %d, refused with the barrier on %d", counts[0], counts[3])
-	if counts[0] == 0 || counts[3] == 0 {
-		t.Fatalf("want both outcomes: stored %d, refused %d", counts[0], counts[3])
+	t.Logf("stored %d, refused with the barrier on %d", counts[0], counts[2])
+	if counts[0] == 0 || counts[2] == 0 {
+		t.Fatalf("want both outcomes: stored %d, refused %d", counts[0], counts[2])
 	}
 }

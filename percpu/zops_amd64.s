@@ -832,8 +832,8 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opPoolPopCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
-TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-88
+// func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
+TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-56
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
@@ -857,67 +857,48 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
+	MOVQ  tops+0(FP), CX
 	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
+	SHLQ  $0x06, DX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVL  CX, DX
-	CMPQ  DX, $+0
-	JEQ   fail1
-	MOVQ  CX, DI
-	SHRQ  $0x20, DI
-	CMPQ  DI, capacity+40(FP)
-	JCC   fail2
-	MOVQ  SI, R9
-	ADDQ  fullOff+24(FP), R9
-	MOVL  -4(R9)(DX*4), R8
-	MOVQ  entries+48(FP), DX
-	MOVQ  (DX)(R8*8), R9
-	MOVQ  SI, R10
-	ADDQ  freeOff+32(FP), R10
-	MOVL  R8, (R10)(DI*4)
+	MOVQ  entries+8(FP), CX
+	MOVQ  BX, DI
+	IMULQ span+24(FP), DI
 	MOVQ  CX, DX
-	MOVQ  $+4294967295, R14
-	ADDQ  R14, DX
+	ADDQ  DI, DX
+	MOVQ  (SI), CX
+	CMPQ  CX, $+0
+	JEQ   fail1
+	MOVQ  -8(DX)(CX*8), DI
+	MOVQ  CX, DX
+	SUBQ  $+1, DX
 	MOVQ  DX, (SI)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
 	LONG $0x43717372
-	MOVQ R9, x+56(FP)
-	MOVQ R8, e+64(FP)
-	MOVQ BX, idx+72(FP)
-	MOVQ $+0, status+80(FP)
+	MOVQ DI, x+32(FP)
+	MOVQ BX, idx+40(FP)
+	MOVQ $+0, status+48(FP)
 	RET
 
 fail1:
-	MOVQ $+0, x+56(FP)
-	MOVQ $+0, e+64(FP)
-	MOVQ BX, idx+72(FP)
-	MOVQ $+1, status+80(FP)
-	RET
-
-fail2:
-	MOVQ $+0, x+56(FP)
-	MOVQ $+0, e+64(FP)
-	MOVQ BX, idx+72(FP)
-	MOVQ $+2, status+80(FP)
+	MOVQ $+0, x+32(FP)
+	MOVQ BX, idx+40(FP)
+	MOVQ $+1, status+48(FP)
 	RET
 
 indexrange:
-	MOVQ $+0, x+56(FP)
-	MOVQ $+0, e+64(FP)
-	MOVQ BX, idx+72(FP)
-	MOVQ $-2, status+80(FP)
+	MOVQ $+0, x+32(FP)
+	MOVQ BX, idx+40(FP)
+	MOVQ $-2, status+48(FP)
 	RET
 
 unregistered:
-	MOVQ $+0, x+56(FP)
-	MOVQ $+0, e+64(FP)
-	MOVQ $+0, idx+72(FP)
-	MOVQ $-1, status+80(FP)
+	MOVQ $+0, x+32(FP)
+	MOVQ $+0, idx+40(FP)
+	MOVQ $-1, status+48(FP)
 	RET
 
 	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
@@ -930,8 +911,8 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opPoolPopMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
-TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-88
+// func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
+TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-56
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
@@ -955,67 +936,48 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
+	MOVQ  tops+0(FP), CX
 	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
+	SHLQ  $0x06, DX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVL  CX, DX
-	CMPQ  DX, $+0
-	JEQ   fail1
-	MOVQ  CX, DI
-	SHRQ  $0x20, DI
-	CMPQ  DI, capacity+40(FP)
-	JCC   fail2
-	MOVQ  SI, R9
-	ADDQ  fullOff+24(FP), R9
-	MOVL  -4(R9)(DX*4), R8
-	MOVQ  entries+48(FP), DX
-	MOVQ  (DX)(R8*8), R9
-	MOVQ  SI, R10
-	ADDQ  freeOff+32(FP), R10
-	MOVL  R8, (R10)(DI*4)
+	MOVQ  entries+8(FP), CX
+	MOVQ  BX, DI
+	IMULQ span+24(FP), DI
 	MOVQ  CX, DX
-	MOVQ  $+4294967295, R14
-	ADDQ  R14, DX
+	ADDQ  DI, DX
+	MOVQ  (SI), CX
+	CMPQ  CX, $+0
+	JEQ   fail1
+	MOVQ  -8(DX)(CX*8), DI
+	MOVQ  CX, DX
+	SUBQ  $+1, DX
 	MOVQ  DX, (SI)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
 	LONG $0x43717372
-	MOVQ R9, x+56(FP)
-	MOVQ R8, e+64(FP)
-	MOVQ BX, idx+72(FP)
-	MOVQ $+0, status+80(FP)
+	MOVQ DI, x+32(FP)
+	MOVQ BX, idx+40(FP)
+	MOVQ $+0, status+48(FP)
 	RET
 
 fail1:
-	MOVQ $+0, x+56(FP)
-	MOVQ $+0, e+64(FP)
-	MOVQ BX, idx+72(FP)
-	MOVQ $+1, status+80(FP)
-	RET
-
-fail2:
-	MOVQ $+0, x+56(FP)
-	MOVQ $+0, e+64(FP)
-	MOVQ BX, idx+72(FP)
-	MOVQ $+2, status+80(FP)
+	MOVQ $+0, x+32(FP)
+	MOVQ BX, idx+40(FP)
+	MOVQ $+1, status+48(FP)
 	RET
 
 indexrange:
-	MOVQ $+0, x+56(FP)
-	MOVQ $+0, e+64(FP)
-	MOVQ BX, idx+72(FP)
-	MOVQ $-2, status+80(FP)
+	MOVQ $+0, x+32(FP)
+	MOVQ BX, idx+40(FP)
+	MOVQ $-2, status+48(FP)
 	RET
 
 unregistered:
-	MOVQ $+0, x+56(FP)
-	MOVQ $+0, e+64(FP)
-	MOVQ $+0, idx+72(FP)
-	MOVQ $-1, status+80(FP)
+	MOVQ $+0, x+32(FP)
+	MOVQ $+0, idx+40(FP)
+	MOVQ $-1, status+48(FP)
 	RET
 
 	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
@@ -1028,8 +990,8 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opPoolPopClaimCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
-TEXT ·opPoolPopClaimCPU(SB), NOSPLIT, $0-72
+// func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+TEXT ·opPoolPushCPU(SB), NOSPLIT, $0-72
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
@@ -1044,7 +1006,7 @@ TEXT ·opPoolPopClaimCPU(SB), NOSPLIT, $0-72
 	JLT   unregistered
 
 retry:
-	LEAQ zdescPoolPopClaimCPU<>+0(SB), R14
+	LEAQ zdescPoolPushCPU<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
@@ -1053,50 +1015,52 @@ retry:
 	MOVL  4(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
+	MOVQ  wb+48(FP), CX
+	MOVL  (CX), DX
+	CMPQ  DX, $+0
+	JNE   fail2
+	MOVQ  tops+0(FP), CX
 	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
+	SHLQ  $0x06, DX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVL  CX, DX
-	CMPQ  DX, $+0
-	JEQ   fail1
-	MOVQ  SI, R8
-	ADDQ  fullOff+24(FP), R8
-	MOVL  -4(R8)(DX*4), DI
-	MOVQ  entries+32(FP), DX
-	MOVQ  (DX)(DI*8), R8
+	MOVQ  entries+8(FP), CX
+	MOVQ  BX, DI
+	IMULQ span+24(FP), DI
 	MOVQ  CX, DX
-	SUBQ  $+1, DX
+	ADDQ  DI, DX
+	MOVQ  (SI), CX
+	CMPQ  CX, capacity+32(FP)
+	JCC   fail1
+	MOVQ  x+40(FP), DI
+	MOVQ  DI, (DX)(CX*8)
+	MOVQ  CX, DX
+	ADDQ  $+1, DX
 	MOVQ  DX, (SI)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
 	LONG $0x43717372
-	MOVQ R8, x+40(FP)
-	MOVQ DI, e+48(FP)
 	MOVQ BX, idx+56(FP)
 	MOVQ $+0, status+64(FP)
 	RET
 
 fail1:
-	MOVQ $+0, x+40(FP)
-	MOVQ $+0, e+48(FP)
 	MOVQ BX, idx+56(FP)
 	MOVQ $+1, status+64(FP)
 	RET
 
+fail2:
+	MOVQ BX, idx+56(FP)
+	MOVQ $+2, status+64(FP)
+	RET
+
 indexrange:
-	MOVQ $+0, x+40(FP)
-	MOVQ $+0, e+48(FP)
 	MOVQ BX, idx+56(FP)
 	MOVQ $-2, status+64(FP)
 	RET
 
 unregistered:
-	MOVQ $+0, x+40(FP)
-	MOVQ $+0, e+48(FP)
 	MOVQ $+0, idx+56(FP)
 	MOVQ $-1, status+64(FP)
 	RET
@@ -1111,8 +1075,8 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opPoolPopClaimMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
-TEXT ·opPoolPopClaimMMCID(SB), NOSPLIT, $0-72
+// func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+TEXT ·opPoolPushMMCID(SB), NOSPLIT, $0-72
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
@@ -1127,7 +1091,7 @@ TEXT ·opPoolPopClaimMMCID(SB), NOSPLIT, $0-72
 	JLT   unregistered
 
 retry:
-	LEAQ zdescPoolPopClaimMMCID<>+0(SB), R14
+	LEAQ zdescPoolPushMMCID<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
@@ -1136,50 +1100,52 @@ retry:
 	MOVL  24(AX), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
+	MOVQ  wb+48(FP), CX
+	MOVL  (CX), DX
+	CMPQ  DX, $+0
+	JNE   fail2
+	MOVQ  tops+0(FP), CX
 	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
+	SHLQ  $0x06, DX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVL  CX, DX
-	CMPQ  DX, $+0
-	JEQ   fail1
-	MOVQ  SI, R8
-	ADDQ  fullOff+24(FP), R8
-	MOVL  -4(R8)(DX*4), DI
-	MOVQ  entries+32(FP), DX
-	MOVQ  (DX)(DI*8), R8
+	MOVQ  entries+8(FP), CX
+	MOVQ  BX, DI
+	IMULQ span+24(FP), DI
 	MOVQ  CX, DX
-	SUBQ  $+1, DX
+	ADDQ  DI, DX
+	MOVQ  (SI), CX
+	CMPQ  CX, capacity+32(FP)
+	JCC   fail1
+	MOVQ  x+40(FP), DI
+	MOVQ  DI, (DX)(CX*8)
+	MOVQ  CX, DX
+	ADDQ  $+1, DX
 	MOVQ  DX, (SI)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
 	LONG $0x43717372
-	MOVQ R8, x+40(FP)
-	MOVQ DI, e+48(FP)
 	MOVQ BX, idx+56(FP)
 	MOVQ $+0, status+64(FP)
 	RET
 
 fail1:
-	MOVQ $+0, x+40(FP)
-	MOVQ $+0, e+48(FP)
 	MOVQ BX, idx+56(FP)
 	MOVQ $+1, status+64(FP)
 	RET
 
+fail2:
+	MOVQ BX, idx+56(FP)
+	MOVQ $+2, status+64(FP)
+	RET
+
 indexrange:
-	MOVQ $+0, x+40(FP)
-	MOVQ $+0, e+48(FP)
 	MOVQ BX, idx+56(FP)
 	MOVQ $-2, status+64(FP)
 	RET
 
 unregistered:
-	MOVQ $+0, x+40(FP)
-	MOVQ $+0, e+48(FP)
 	MOVQ $+0, idx+56(FP)
 	MOVQ $-1, status+64(FP)
 	RET
@@ -1194,661 +1160,7 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opPoolClaimFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int)
-TEXT ·opPoolClaimFreeCPU(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
-
-retry:
-	LEAQ zdescPoolClaimFreeCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVQ  CX, DX
-	SHRQ  $0x20, DX
-	CMPQ  DX, $+0
-	JEQ   fail1
-	MOVQ  SI, R8
-	ADDQ  freeOff+24(FP), R8
-	MOVL  -4(R8)(DX*4), DI
-	MOVQ  CX, DX
-	MOVQ  $+4294967296, R14
-	SUBQ  R14, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ DI, e+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $+0, status+48(FP)
-	RET
-
-fail1:
-	MOVQ $+0, e+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $+1, status+48(FP)
-	RET
-
-indexrange:
-	MOVQ $+0, e+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $-2, status+48(FP)
-	RET
-
-unregistered:
-	MOVQ $+0, e+32(FP)
-	MOVQ $+0, idx+40(FP)
-	MOVQ $-1, status+48(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+128(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opPoolClaimFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int)
-TEXT ·opPoolClaimFreeMMCID(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
-
-retry:
-	LEAQ zdescPoolClaimFreeMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVQ  CX, DX
-	SHRQ  $0x20, DX
-	CMPQ  DX, $+0
-	JEQ   fail1
-	MOVQ  SI, R8
-	ADDQ  freeOff+24(FP), R8
-	MOVL  -4(R8)(DX*4), DI
-	MOVQ  CX, DX
-	MOVQ  $+4294967296, R14
-	SUBQ  R14, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ DI, e+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $+0, status+48(FP)
-	RET
-
-fail1:
-	MOVQ $+0, e+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $+1, status+48(FP)
-	RET
-
-indexrange:
-	MOVQ $+0, e+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $-2, status+48(FP)
-	RET
-
-unregistered:
-	MOVQ $+0, e+32(FP)
-	MOVQ $+0, idx+40(FP)
-	MOVQ $-1, status+48(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+136(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opPoolPushFullCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-TEXT ·opPoolPushFullCPU(SB), NOSPLIT, $0-64
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
-
-retry:
-	LEAQ zdescPoolPushFullCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVL  CX, DX
-	CMPQ  DX, capacity+32(FP)
-	JCC   fail1
-	MOVQ  SI, R8
-	ADDQ  fullOff+24(FP), R8
-	MOVQ  e+40(FP), DI
-	MOVL  DI, (R8)(DX*4)
-	MOVQ  CX, DX
-	ADDQ  $+1, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+48(FP)
-	MOVQ $+0, status+56(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+48(FP)
-	MOVQ $+1, status+56(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+48(FP)
-	MOVQ $-2, status+56(FP)
-	RET
-
-unregistered:
-	MOVQ $+0, idx+48(FP)
-	MOVQ $-1, status+56(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+144(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opPoolPushFullMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-TEXT ·opPoolPushFullMMCID(SB), NOSPLIT, $0-64
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
-
-retry:
-	LEAQ zdescPoolPushFullMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVL  CX, DX
-	CMPQ  DX, capacity+32(FP)
-	JCC   fail1
-	MOVQ  SI, R8
-	ADDQ  fullOff+24(FP), R8
-	MOVQ  e+40(FP), DI
-	MOVL  DI, (R8)(DX*4)
-	MOVQ  CX, DX
-	ADDQ  $+1, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+48(FP)
-	MOVQ $+0, status+56(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+48(FP)
-	MOVQ $+1, status+56(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+48(FP)
-	MOVQ $-2, status+56(FP)
-	RET
-
-unregistered:
-	MOVQ $+0, idx+48(FP)
-	MOVQ $-1, status+56(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+152(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opPoolPushFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-TEXT ·opPoolPushFreeCPU(SB), NOSPLIT, $0-64
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
-
-retry:
-	LEAQ zdescPoolPushFreeCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVQ  CX, DX
-	SHRQ  $0x20, DX
-	CMPQ  DX, capacity+32(FP)
-	JCC   fail1
-	MOVQ  SI, R8
-	ADDQ  freeOff+24(FP), R8
-	MOVQ  e+40(FP), DI
-	MOVL  DI, (R8)(DX*4)
-	MOVQ  CX, DX
-	MOVQ  $+4294967296, R14
-	ADDQ  R14, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+48(FP)
-	MOVQ $+0, status+56(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+48(FP)
-	MOVQ $+1, status+56(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+48(FP)
-	MOVQ $-2, status+56(FP)
-	RET
-
-unregistered:
-	MOVQ $+0, idx+48(FP)
-	MOVQ $-1, status+56(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+160(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opPoolPushFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-TEXT ·opPoolPushFreeMMCID(SB), NOSPLIT, $0-64
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
-
-retry:
-	LEAQ zdescPoolPushFreeMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVQ  CX, DX
-	SHRQ  $0x20, DX
-	CMPQ  DX, capacity+32(FP)
-	JCC   fail1
-	MOVQ  SI, R8
-	ADDQ  freeOff+24(FP), R8
-	MOVQ  e+40(FP), DI
-	MOVL  DI, (R8)(DX*4)
-	MOVQ  CX, DX
-	MOVQ  $+4294967296, R14
-	ADDQ  R14, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+48(FP)
-	MOVQ $+0, status+56(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+48(FP)
-	MOVQ $+1, status+56(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+48(FP)
-	MOVQ $-2, status+56(FP)
-	RET
-
-unregistered:
-	MOVQ $+0, idx+48(FP)
-	MOVQ $-1, status+56(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+168(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opPoolPutCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
-TEXT ·opPoolPutCPU(SB), NOSPLIT, $0-88
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
-
-retry:
-	LEAQ zdescPoolPutCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  wb+64(FP), CX
-	MOVL  (CX), DX
-	CMPQ  DX, $+0
-	JNE   fail3
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVL  CX, DX
-	CMPQ  DX, capacity+40(FP)
-	JCC   fail1
-	MOVQ  CX, DI
-	SHRQ  $0x20, DI
-	CMPQ  DI, $+0
-	JEQ   fail2
-	MOVQ  SI, R9
-	ADDQ  freeOff+32(FP), R9
-	MOVL  -4(R9)(DI*4), R8
-	MOVQ  entries+48(FP), DI
-	MOVQ  x+56(FP), R9
-	MOVQ  R9, (DI)(R8*8)
-	MOVQ  SI, R9
-	ADDQ  fullOff+24(FP), R9
-	MOVL  R8, (R9)(DX*4)
-	MOVQ  CX, DX
-	MOVQ  $+4294967295, R14
-	SUBQ  R14, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+72(FP)
-	MOVQ $+0, status+80(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+72(FP)
-	MOVQ $+1, status+80(FP)
-	RET
-
-fail2:
-	MOVQ BX, idx+72(FP)
-	MOVQ $+2, status+80(FP)
-	RET
-
-fail3:
-	MOVQ BX, idx+72(FP)
-	MOVQ $+3, status+80(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+72(FP)
-	MOVQ $-2, status+80(FP)
-	RET
-
-unregistered:
-	MOVQ $+0, idx+72(FP)
-	MOVQ $-1, status+80(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+176(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opPoolPutMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
-TEXT ·opPoolPutMMCID(SB), NOSPLIT, $0-88
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
-
-retry:
-	LEAQ zdescPoolPutMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  wb+64(FP), CX
-	MOVL  (CX), DX
-	CMPQ  DX, $+0
-	JNE   fail3
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	MOVL  CX, DX
-	CMPQ  DX, capacity+40(FP)
-	JCC   fail1
-	MOVQ  CX, DI
-	SHRQ  $0x20, DI
-	CMPQ  DI, $+0
-	JEQ   fail2
-	MOVQ  SI, R9
-	ADDQ  freeOff+32(FP), R9
-	MOVL  -4(R9)(DI*4), R8
-	MOVQ  entries+48(FP), DI
-	MOVQ  x+56(FP), R9
-	MOVQ  R9, (DI)(R8*8)
-	MOVQ  SI, R9
-	ADDQ  fullOff+24(FP), R9
-	MOVL  R8, (R9)(DX*4)
-	MOVQ  CX, DX
-	MOVQ  $+4294967295, R14
-	SUBQ  R14, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+72(FP)
-	MOVQ $+0, status+80(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+72(FP)
-	MOVQ $+1, status+80(FP)
-	RET
-
-fail2:
-	MOVQ BX, idx+72(FP)
-	MOVQ $+2, status+80(FP)
-	RET
-
-fail3:
-	MOVQ BX, idx+72(FP)
-	MOVQ $+3, status+80(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+72(FP)
-	MOVQ $-2, status+80(FP)
-	RET
-
-unregistered:
-	MOVQ $+0, idx+72(FP)
-	MOVQ $-1, status+80(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+184(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func zopAddrs(fns *[24]unsafe.Pointer, descs *[24]unsafe.Pointer)
+// func zopAddrs(fns *[16]unsafe.Pointer, descs *[16]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ fns+0(FP), DI
 	MOVQ descs+8(FP), SI
@@ -1908,46 +1220,14 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ AX, 104(DI)
 	LEAQ zdescPoolPopMMCID<>+0(SB), AX
 	MOVQ AX, 104(SI)
-	LEAQ ·opPoolPopClaimCPU+0(SB), AX
+	LEAQ ·opPoolPushCPU+0(SB), AX
 	MOVQ AX, 112(DI)
-	LEAQ zdescPoolPopClaimCPU<>+0(SB), AX
+	LEAQ zdescPoolPushCPU<>+0(SB), AX
 	MOVQ AX, 112(SI)
-	LEAQ ·opPoolPopClaimMMCID+0(SB), AX
+	LEAQ ·opPoolPushMMCID+0(SB), AX
 	MOVQ AX, 120(DI)
-	LEAQ zdescPoolPopClaimMMCID<>+0(SB), AX
+	LEAQ zdescPoolPushMMCID<>+0(SB), AX
 	MOVQ AX, 120(SI)
-	LEAQ ·opPoolClaimFreeCPU+0(SB), AX
-	MOVQ AX, 128(DI)
-	LEAQ zdescPoolClaimFreeCPU<>+0(SB), AX
-	MOVQ AX, 128(SI)
-	LEAQ ·opPoolClaimFreeMMCID+0(SB), AX
-	MOVQ AX, 136(DI)
-	LEAQ zdescPoolClaimFreeMMCID<>+0(SB), AX
-	MOVQ AX, 136(SI)
-	LEAQ ·opPoolPushFullCPU+0(SB), AX
-	MOVQ AX, 144(DI)
-	LEAQ zdescPoolPushFullCPU<>+0(SB), AX
-	MOVQ AX, 144(SI)
-	LEAQ ·opPoolPushFullMMCID+0(SB), AX
-	MOVQ AX, 152(DI)
-	LEAQ zdescPoolPushFullMMCID<>+0(SB), AX
-	MOVQ AX, 152(SI)
-	LEAQ ·opPoolPushFreeCPU+0(SB), AX
-	MOVQ AX, 160(DI)
-	LEAQ zdescPoolPushFreeCPU<>+0(SB), AX
-	MOVQ AX, 160(SI)
-	LEAQ ·opPoolPushFreeMMCID+0(SB), AX
-	MOVQ AX, 168(DI)
-	LEAQ zdescPoolPushFreeMMCID<>+0(SB), AX
-	MOVQ AX, 168(SI)
-	LEAQ ·opPoolPutCPU+0(SB), AX
-	MOVQ AX, 176(DI)
-	LEAQ zdescPoolPutCPU<>+0(SB), AX
-	MOVQ AX, 176(SI)
-	LEAQ ·opPoolPutMMCID+0(SB), AX
-	MOVQ AX, 184(DI)
-	LEAQ zdescPoolPutMMCID<>+0(SB), AX
-	MOVQ AX, 184(SI)
 	RET
 
 GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
@@ -1978,22 +1258,6 @@ GLOBL zdescPoolPopCPU<>(SB), NOPTR, $32
 
 GLOBL zdescPoolPopMMCID<>(SB), NOPTR, $32
 
-GLOBL zdescPoolPopClaimCPU<>(SB), NOPTR, $32
+GLOBL zdescPoolPushCPU<>(SB), NOPTR, $32
 
-GLOBL zdescPoolPopClaimMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescPoolClaimFreeCPU<>(SB), NOPTR, $32
-
-GLOBL zdescPoolClaimFreeMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescPoolPushFullCPU<>(SB), NOPTR, $32
-
-GLOBL zdescPoolPushFullMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescPoolPushFreeCPU<>(SB), NOPTR, $32
-
-GLOBL zdescPoolPushFreeMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescPoolPutCPU<>(SB), NOPTR, $32
-
-GLOBL zdescPoolPutMMCID<>(SB), NOPTR, $32
+GLOBL zdescPoolPushMMCID<>(SB), NOPTR, $32

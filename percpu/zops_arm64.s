@@ -888,9 +888,9 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opPoolPopCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
+// func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
-TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-88
+TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-56
 	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
@@ -916,71 +916,46 @@ retry:
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
+	MOVD   tops+0(FP), R2
+	LSL    $6, R1, R3
 	ADD    R3, R2, R4
+	MOVD   entries+8(FP), R2
+	MOVD   span+24(FP), R3
+	MUL    R3, R1, R5
+	ADD    R5, R2, R3
 	MOVD   0(R4), R2
-	MOVD   $4294967295, R16
-	AND    R16, R2, R3
-	CMP    $0, R3
+	CMP    $0, R2
 	BEQ    fail1
-	LSR    $32, R2, R5
-	MOVD   capacity+40(FP), R6
-	CMP    R6, R5
-	BHS    fail2
-	MOVD   fullOff+24(FP), R6
-	ADD    R6, R4, R7
-	ADD    R3<<2, R7, R17
-	MOVWU  -4(R17), R6
-	MOVD   entries+48(FP), R3
-	ADD    R6<<3, R3, R17
-	MOVD   0(R17), R7
-	MOVD   freeOff+32(FP), R3
-	ADD    R3, R4, R8
-	ADD    R5<<2, R8, R17
-	MOVW   R6, 0(R17)
-	MOVD   $4294967295, R16
-	ADD    R16, R2, R3
+	ADD    R2<<3, R3, R17
+	MOVD   -8(R17), R5
+	SUB    $1, R2, R3
 	MOVD   R3, 0(R4)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
-	MOVD   R7, x+56(FP)
-	MOVD   R6, e+64(FP)
-	MOVD   R1, idx+72(FP)
-	MOVD   ZR, status+80(FP)
+	MOVD   R5, x+32(FP)
+	MOVD   R1, idx+40(FP)
+	MOVD   ZR, status+48(FP)
 	RET
 
 fail1:
-	MOVD   ZR, x+56(FP)
-	MOVD   ZR, e+64(FP)
-	MOVD   R1, idx+72(FP)
+	MOVD   ZR, x+32(FP)
+	MOVD   R1, idx+40(FP)
 	MOVD   $1, R16
-	MOVD   R16, status+80(FP)
-	RET
-
-fail2:
-	MOVD   ZR, x+56(FP)
-	MOVD   ZR, e+64(FP)
-	MOVD   R1, idx+72(FP)
-	MOVD   $2, R16
-	MOVD   R16, status+80(FP)
+	MOVD   R16, status+48(FP)
 	RET
 
 indexrange:
-	MOVD   ZR, x+56(FP)
-	MOVD   ZR, e+64(FP)
-	MOVD   R1, idx+72(FP)
+	MOVD   ZR, x+32(FP)
+	MOVD   R1, idx+40(FP)
 	MOVD   $-2, R16
-	MOVD   R16, status+80(FP)
+	MOVD   R16, status+48(FP)
 	RET
 
 unregistered:
-	MOVD   ZR, x+56(FP)
-	MOVD   ZR, e+64(FP)
-	MOVD   ZR, idx+72(FP)
+	MOVD   ZR, x+32(FP)
+	MOVD   ZR, idx+40(FP)
 	MOVD   $-1, R16
-	MOVD   R16, status+80(FP)
+	MOVD   R16, status+48(FP)
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
@@ -993,9 +968,9 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opPoolPopMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
+// func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 // Indexed by mm_cid; see the Go declaration.
-TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-88
+TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-56
 	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
@@ -1021,71 +996,46 @@ retry:
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
+	MOVD   tops+0(FP), R2
+	LSL    $6, R1, R3
 	ADD    R3, R2, R4
+	MOVD   entries+8(FP), R2
+	MOVD   span+24(FP), R3
+	MUL    R3, R1, R5
+	ADD    R5, R2, R3
 	MOVD   0(R4), R2
-	MOVD   $4294967295, R16
-	AND    R16, R2, R3
-	CMP    $0, R3
+	CMP    $0, R2
 	BEQ    fail1
-	LSR    $32, R2, R5
-	MOVD   capacity+40(FP), R6
-	CMP    R6, R5
-	BHS    fail2
-	MOVD   fullOff+24(FP), R6
-	ADD    R6, R4, R7
-	ADD    R3<<2, R7, R17
-	MOVWU  -4(R17), R6
-	MOVD   entries+48(FP), R3
-	ADD    R6<<3, R3, R17
-	MOVD   0(R17), R7
-	MOVD   freeOff+32(FP), R3
-	ADD    R3, R4, R8
-	ADD    R5<<2, R8, R17
-	MOVW   R6, 0(R17)
-	MOVD   $4294967295, R16
-	ADD    R16, R2, R3
+	ADD    R2<<3, R3, R17
+	MOVD   -8(R17), R5
+	SUB    $1, R2, R3
 	MOVD   R3, 0(R4)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
-	MOVD   R7, x+56(FP)
-	MOVD   R6, e+64(FP)
-	MOVD   R1, idx+72(FP)
-	MOVD   ZR, status+80(FP)
+	MOVD   R5, x+32(FP)
+	MOVD   R1, idx+40(FP)
+	MOVD   ZR, status+48(FP)
 	RET
 
 fail1:
-	MOVD   ZR, x+56(FP)
-	MOVD   ZR, e+64(FP)
-	MOVD   R1, idx+72(FP)
+	MOVD   ZR, x+32(FP)
+	MOVD   R1, idx+40(FP)
 	MOVD   $1, R16
-	MOVD   R16, status+80(FP)
-	RET
-
-fail2:
-	MOVD   ZR, x+56(FP)
-	MOVD   ZR, e+64(FP)
-	MOVD   R1, idx+72(FP)
-	MOVD   $2, R16
-	MOVD   R16, status+80(FP)
+	MOVD   R16, status+48(FP)
 	RET
 
 indexrange:
-	MOVD   ZR, x+56(FP)
-	MOVD   ZR, e+64(FP)
-	MOVD   R1, idx+72(FP)
+	MOVD   ZR, x+32(FP)
+	MOVD   R1, idx+40(FP)
 	MOVD   $-2, R16
-	MOVD   R16, status+80(FP)
+	MOVD   R16, status+48(FP)
 	RET
 
 unregistered:
-	MOVD   ZR, x+56(FP)
-	MOVD   ZR, e+64(FP)
-	MOVD   ZR, idx+72(FP)
+	MOVD   ZR, x+32(FP)
+	MOVD   ZR, idx+40(FP)
 	MOVD   $-1, R16
-	MOVD   R16, status+80(FP)
+	MOVD   R16, status+48(FP)
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
@@ -1098,9 +1048,9 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opPoolPopClaimCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
+// func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
-TEXT ·opPoolPopClaimCPU(SB), NOSPLIT, $0-72
+TEXT ·opPoolPushCPU(SB), NOSPLIT, $0-72
 	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
@@ -1118,7 +1068,7 @@ owned:
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescPoolPopClaimCPU<>(SB), R16
+	MOVD   $zdescPoolPushCPU<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
@@ -1126,51 +1076,51 @@ retry:
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   $4294967295, R16
-	AND    R16, R2, R3
+	MOVD   wb+48(FP), R2
+	MOVWU  0(R2), R3
 	CMP    $0, R3
-	BEQ    fail1
-	MOVD   fullOff+24(FP), R5
-	ADD    R5, R4, R6
-	ADD    R3<<2, R6, R17
-	MOVWU  -4(R17), R5
-	MOVD   entries+32(FP), R3
-	ADD    R5<<3, R3, R17
-	MOVD   0(R17), R6
-	SUB    $1, R2, R3
+	BNE    fail2
+	MOVD   tops+0(FP), R2
+	LSL    $6, R1, R3
+	ADD    R3, R2, R4
+	MOVD   entries+8(FP), R2
+	MOVD   span+24(FP), R3
+	MUL    R3, R1, R5
+	ADD    R5, R2, R3
+	MOVD   0(R4), R2
+	MOVD   capacity+32(FP), R5
+	CMP    R5, R2
+	BHS    fail1
+	MOVD   x+40(FP), R5
+	ADD    R2<<3, R3, R17
+	MOVD   R5, 0(R17)
+	ADD    $1, R2, R3
 	MOVD   R3, 0(R4)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
-	MOVD   R6, x+40(FP)
-	MOVD   R5, e+48(FP)
 	MOVD   R1, idx+56(FP)
 	MOVD   ZR, status+64(FP)
 	RET
 
 fail1:
-	MOVD   ZR, x+40(FP)
-	MOVD   ZR, e+48(FP)
 	MOVD   R1, idx+56(FP)
 	MOVD   $1, R16
 	MOVD   R16, status+64(FP)
 	RET
 
+fail2:
+	MOVD   R1, idx+56(FP)
+	MOVD   $2, R16
+	MOVD   R16, status+64(FP)
+	RET
+
 indexrange:
-	MOVD   ZR, x+40(FP)
-	MOVD   ZR, e+48(FP)
 	MOVD   R1, idx+56(FP)
 	MOVD   $-2, R16
 	MOVD   R16, status+64(FP)
 	RET
 
 unregistered:
-	MOVD   ZR, x+40(FP)
-	MOVD   ZR, e+48(FP)
 	MOVD   ZR, idx+56(FP)
 	MOVD   $-1, R16
 	MOVD   R16, status+64(FP)
@@ -1186,9 +1136,9 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opPoolPopClaimMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
+// func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 // Indexed by mm_cid; see the Go declaration.
-TEXT ·opPoolPopClaimMMCID(SB), NOSPLIT, $0-72
+TEXT ·opPoolPushMMCID(SB), NOSPLIT, $0-72
 	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
@@ -1206,7 +1156,7 @@ owned:
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescPoolPopClaimMMCID<>(SB), R16
+	MOVD   $zdescPoolPushMMCID<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
@@ -1214,51 +1164,51 @@ retry:
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   $4294967295, R16
-	AND    R16, R2, R3
+	MOVD   wb+48(FP), R2
+	MOVWU  0(R2), R3
 	CMP    $0, R3
-	BEQ    fail1
-	MOVD   fullOff+24(FP), R5
-	ADD    R5, R4, R6
-	ADD    R3<<2, R6, R17
-	MOVWU  -4(R17), R5
-	MOVD   entries+32(FP), R3
-	ADD    R5<<3, R3, R17
-	MOVD   0(R17), R6
-	SUB    $1, R2, R3
+	BNE    fail2
+	MOVD   tops+0(FP), R2
+	LSL    $6, R1, R3
+	ADD    R3, R2, R4
+	MOVD   entries+8(FP), R2
+	MOVD   span+24(FP), R3
+	MUL    R3, R1, R5
+	ADD    R5, R2, R3
+	MOVD   0(R4), R2
+	MOVD   capacity+32(FP), R5
+	CMP    R5, R2
+	BHS    fail1
+	MOVD   x+40(FP), R5
+	ADD    R2<<3, R3, R17
+	MOVD   R5, 0(R17)
+	ADD    $1, R2, R3
 	MOVD   R3, 0(R4)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
-	MOVD   R6, x+40(FP)
-	MOVD   R5, e+48(FP)
 	MOVD   R1, idx+56(FP)
 	MOVD   ZR, status+64(FP)
 	RET
 
 fail1:
-	MOVD   ZR, x+40(FP)
-	MOVD   ZR, e+48(FP)
 	MOVD   R1, idx+56(FP)
 	MOVD   $1, R16
 	MOVD   R16, status+64(FP)
 	RET
 
+fail2:
+	MOVD   R1, idx+56(FP)
+	MOVD   $2, R16
+	MOVD   R16, status+64(FP)
+	RET
+
 indexrange:
-	MOVD   ZR, x+40(FP)
-	MOVD   ZR, e+48(FP)
 	MOVD   R1, idx+56(FP)
 	MOVD   $-2, R16
 	MOVD   R16, status+64(FP)
 	RET
 
 unregistered:
-	MOVD   ZR, x+40(FP)
-	MOVD   ZR, e+48(FP)
 	MOVD   ZR, idx+56(FP)
 	MOVD   $-1, R16
 	MOVD   R16, status+64(FP)
@@ -1274,697 +1224,7 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opPoolClaimFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opPoolClaimFreeCPU(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolClaimFreeCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	LSR    $32, R2, R3
-	CMP    $0, R3
-	BEQ    fail1
-	MOVD   freeOff+24(FP), R5
-	ADD    R5, R4, R6
-	ADD    R3<<2, R6, R17
-	MOVWU  -4(R17), R5
-	MOVD   $4294967296, R16
-	SUB    R16, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R5, e+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   ZR, status+48(FP)
-	RET
-
-fail1:
-	MOVD   ZR, e+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+48(FP)
-	RET
-
-indexrange:
-	MOVD   ZR, e+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+48(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, e+32(FP)
-	MOVD   ZR, idx+40(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+48(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+128(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opPoolClaimFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opPoolClaimFreeMMCID(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolClaimFreeMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	LSR    $32, R2, R3
-	CMP    $0, R3
-	BEQ    fail1
-	MOVD   freeOff+24(FP), R5
-	ADD    R5, R4, R6
-	ADD    R3<<2, R6, R17
-	MOVWU  -4(R17), R5
-	MOVD   $4294967296, R16
-	SUB    R16, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R5, e+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   ZR, status+48(FP)
-	RET
-
-fail1:
-	MOVD   ZR, e+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+48(FP)
-	RET
-
-indexrange:
-	MOVD   ZR, e+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+48(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, e+32(FP)
-	MOVD   ZR, idx+40(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+48(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+136(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opPoolPushFullCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opPoolPushFullCPU(SB), NOSPLIT, $0-64
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolPushFullCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   $4294967295, R16
-	AND    R16, R2, R3
-	MOVD   capacity+32(FP), R5
-	CMP    R5, R3
-	BHS    fail1
-	MOVD   fullOff+24(FP), R5
-	ADD    R5, R4, R6
-	MOVD   e+40(FP), R5
-	ADD    R3<<2, R6, R17
-	MOVW   R5, 0(R17)
-	ADD    $1, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+48(FP)
-	MOVD   ZR, status+56(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+48(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+48(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+48(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+56(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+144(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opPoolPushFullMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opPoolPushFullMMCID(SB), NOSPLIT, $0-64
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolPushFullMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   $4294967295, R16
-	AND    R16, R2, R3
-	MOVD   capacity+32(FP), R5
-	CMP    R5, R3
-	BHS    fail1
-	MOVD   fullOff+24(FP), R5
-	ADD    R5, R4, R6
-	MOVD   e+40(FP), R5
-	ADD    R3<<2, R6, R17
-	MOVW   R5, 0(R17)
-	ADD    $1, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+48(FP)
-	MOVD   ZR, status+56(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+48(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+48(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+48(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+56(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+152(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opPoolPushFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opPoolPushFreeCPU(SB), NOSPLIT, $0-64
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolPushFreeCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	LSR    $32, R2, R3
-	MOVD   capacity+32(FP), R5
-	CMP    R5, R3
-	BHS    fail1
-	MOVD   freeOff+24(FP), R5
-	ADD    R5, R4, R6
-	MOVD   e+40(FP), R5
-	ADD    R3<<2, R6, R17
-	MOVW   R5, 0(R17)
-	MOVD   $4294967296, R16
-	ADD    R16, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+48(FP)
-	MOVD   ZR, status+56(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+48(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+48(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+48(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+56(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+160(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opPoolPushFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opPoolPushFreeMMCID(SB), NOSPLIT, $0-64
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolPushFreeMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	LSR    $32, R2, R3
-	MOVD   capacity+32(FP), R5
-	CMP    R5, R3
-	BHS    fail1
-	MOVD   freeOff+24(FP), R5
-	ADD    R5, R4, R6
-	MOVD   e+40(FP), R5
-	ADD    R3<<2, R6, R17
-	MOVW   R5, 0(R17)
-	MOVD   $4294967296, R16
-	ADD    R16, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+48(FP)
-	MOVD   ZR, status+56(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+48(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+48(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+48(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+56(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+168(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opPoolPutCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opPoolPutCPU(SB), NOSPLIT, $0-88
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolPutCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   wb+64(FP), R2
-	MOVWU  0(R2), R3
-	CMP    $0, R3
-	BNE    fail3
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   $4294967295, R16
-	AND    R16, R2, R3
-	MOVD   capacity+40(FP), R5
-	CMP    R5, R3
-	BHS    fail1
-	LSR    $32, R2, R5
-	CMP    $0, R5
-	BEQ    fail2
-	MOVD   freeOff+32(FP), R6
-	ADD    R6, R4, R7
-	ADD    R5<<2, R7, R17
-	MOVWU  -4(R17), R6
-	MOVD   entries+48(FP), R5
-	MOVD   x+56(FP), R7
-	ADD    R6<<3, R5, R17
-	MOVD   R7, 0(R17)
-	MOVD   fullOff+24(FP), R5
-	ADD    R5, R4, R7
-	ADD    R3<<2, R7, R17
-	MOVW   R6, 0(R17)
-	MOVD   $4294967295, R16
-	SUB    R16, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+72(FP)
-	MOVD   ZR, status+80(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+72(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+80(FP)
-	RET
-
-fail2:
-	MOVD   R1, idx+72(FP)
-	MOVD   $2, R16
-	MOVD   R16, status+80(FP)
-	RET
-
-fail3:
-	MOVD   R1, idx+72(FP)
-	MOVD   $3, R16
-	MOVD   R16, status+80(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+72(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+80(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+72(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+80(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+176(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opPoolPutMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opPoolPutMMCID(SB), NOSPLIT, $0-88
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolPutMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   wb+64(FP), R2
-	MOVWU  0(R2), R3
-	CMP    $0, R3
-	BNE    fail3
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   $4294967295, R16
-	AND    R16, R2, R3
-	MOVD   capacity+40(FP), R5
-	CMP    R5, R3
-	BHS    fail1
-	LSR    $32, R2, R5
-	CMP    $0, R5
-	BEQ    fail2
-	MOVD   freeOff+32(FP), R6
-	ADD    R6, R4, R7
-	ADD    R5<<2, R7, R17
-	MOVWU  -4(R17), R6
-	MOVD   entries+48(FP), R5
-	MOVD   x+56(FP), R7
-	ADD    R6<<3, R5, R17
-	MOVD   R7, 0(R17)
-	MOVD   fullOff+24(FP), R5
-	ADD    R5, R4, R7
-	ADD    R3<<2, R7, R17
-	MOVW   R6, 0(R17)
-	MOVD   $4294967295, R16
-	SUB    R16, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+72(FP)
-	MOVD   ZR, status+80(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+72(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+80(FP)
-	RET
-
-fail2:
-	MOVD   R1, idx+72(FP)
-	MOVD   $2, R16
-	MOVD   R16, status+80(FP)
-	RET
-
-fail3:
-	MOVD   R1, idx+72(FP)
-	MOVD   $3, R16
-	MOVD   R16, status+80(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+72(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+80(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+72(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+80(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+184(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func zopAddrs(fns, descs *[24]unsafe.Pointer)
+// func zopAddrs(fns, descs *[16]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   fns+0(FP), R0
 	MOVD   descs+8(FP), R1
@@ -2024,46 +1284,14 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   R2, 104(R0)
 	MOVD   $zdescPoolPopMMCID<>(SB), R2
 	MOVD   R2, 104(R1)
-	MOVD   $·opPoolPopClaimCPU(SB), R2
+	MOVD   $·opPoolPushCPU(SB), R2
 	MOVD   R2, 112(R0)
-	MOVD   $zdescPoolPopClaimCPU<>(SB), R2
+	MOVD   $zdescPoolPushCPU<>(SB), R2
 	MOVD   R2, 112(R1)
-	MOVD   $·opPoolPopClaimMMCID(SB), R2
+	MOVD   $·opPoolPushMMCID(SB), R2
 	MOVD   R2, 120(R0)
-	MOVD   $zdescPoolPopClaimMMCID<>(SB), R2
+	MOVD   $zdescPoolPushMMCID<>(SB), R2
 	MOVD   R2, 120(R1)
-	MOVD   $·opPoolClaimFreeCPU(SB), R2
-	MOVD   R2, 128(R0)
-	MOVD   $zdescPoolClaimFreeCPU<>(SB), R2
-	MOVD   R2, 128(R1)
-	MOVD   $·opPoolClaimFreeMMCID(SB), R2
-	MOVD   R2, 136(R0)
-	MOVD   $zdescPoolClaimFreeMMCID<>(SB), R2
-	MOVD   R2, 136(R1)
-	MOVD   $·opPoolPushFullCPU(SB), R2
-	MOVD   R2, 144(R0)
-	MOVD   $zdescPoolPushFullCPU<>(SB), R2
-	MOVD   R2, 144(R1)
-	MOVD   $·opPoolPushFullMMCID(SB), R2
-	MOVD   R2, 152(R0)
-	MOVD   $zdescPoolPushFullMMCID<>(SB), R2
-	MOVD   R2, 152(R1)
-	MOVD   $·opPoolPushFreeCPU(SB), R2
-	MOVD   R2, 160(R0)
-	MOVD   $zdescPoolPushFreeCPU<>(SB), R2
-	MOVD   R2, 160(R1)
-	MOVD   $·opPoolPushFreeMMCID(SB), R2
-	MOVD   R2, 168(R0)
-	MOVD   $zdescPoolPushFreeMMCID<>(SB), R2
-	MOVD   R2, 168(R1)
-	MOVD   $·opPoolPutCPU(SB), R2
-	MOVD   R2, 176(R0)
-	MOVD   $zdescPoolPutCPU<>(SB), R2
-	MOVD   R2, 176(R1)
-	MOVD   $·opPoolPutMMCID(SB), R2
-	MOVD   R2, 184(R0)
-	MOVD   $zdescPoolPutMMCID<>(SB), R2
-	MOVD   R2, 184(R1)
 	RET
 
 GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
@@ -2080,13 +1308,5 @@ GLOBL zdescLoadCbneMemcpyStoreCPU<>(SB), NOPTR, $32
 GLOBL zdescLoadCbneMemcpyStoreMMCID<>(SB), NOPTR, $32
 GLOBL zdescPoolPopCPU<>(SB), NOPTR, $32
 GLOBL zdescPoolPopMMCID<>(SB), NOPTR, $32
-GLOBL zdescPoolPopClaimCPU<>(SB), NOPTR, $32
-GLOBL zdescPoolPopClaimMMCID<>(SB), NOPTR, $32
-GLOBL zdescPoolClaimFreeCPU<>(SB), NOPTR, $32
-GLOBL zdescPoolClaimFreeMMCID<>(SB), NOPTR, $32
-GLOBL zdescPoolPushFullCPU<>(SB), NOPTR, $32
-GLOBL zdescPoolPushFullMMCID<>(SB), NOPTR, $32
-GLOBL zdescPoolPushFreeCPU<>(SB), NOPTR, $32
-GLOBL zdescPoolPushFreeMMCID<>(SB), NOPTR, $32
-GLOBL zdescPoolPutCPU<>(SB), NOPTR, $32
-GLOBL zdescPoolPutMMCID<>(SB), NOPTR, $32
+GLOBL zdescPoolPushCPU<>(SB), NOPTR, $32
+GLOBL zdescPoolPushMMCID<>(SB), NOPTR, $32

@@ -163,24 +163,22 @@ func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr
 //go:noescape
 func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
 
-// opPoolPopCPU pops the top of this CPU's full stack: e = full[ft-1]; x = entries[e]
-// (a 64-bit load from entries + e*8); pushes e on the free stack (free[fr] = e,
-// speculative) and commits tops = w + (1<<32) - 1 (ft-1, fr+1). The caller
-// clears entries[e] itself. Fails with 1 if the full stack is empty, 2 if the
-// free stack is full.
+// opPoolPopCPU pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
+// *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
+// The entry keeps x as a stale reference (a load of a pointer needs no write
+// barrier; clearing it would need one). Fails with 1 if the cache is empty.
 // The slot index is the calling thread's cpu_id, read inside the critical section;
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
 //
 //go:noescape
-func opPoolPopCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
+func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 
-// opPoolPopMMCID pops the top of this CPU's full stack: e = full[ft-1]; x = entries[e]
-// (a 64-bit load from entries + e*8); pushes e on the free stack (free[fr] = e,
-// speculative) and commits tops = w + (1<<32) - 1 (ft-1, fr+1). The caller
-// clears entries[e] itself. Fails with 1 if the full stack is empty, 2 if the
-// free stack is full.
+// opPoolPopMMCID pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
+// *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
+// The entry keeps x as a stale reference (a load of a pointer needs no write
+// barrier; clearing it would need one). Fails with 1 if the cache is empty.
 // The slot index is the calling thread's mm_cid, read inside the critical section;
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
@@ -190,22 +188,36 @@ func opPoolPopCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff ui
 // different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
-func opPoolPopMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
+func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 
-// opPoolPopClaimCPU pops the top of this CPU's full stack and hands the entry index to the
-// caller, who then owns it: e = full[ft-1]; x = entries[e]; commits
-// tops = w - 1. Fails with 1 if the full stack is empty.
+// opPoolPushCPU pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
+// store, speculative); commits *count = n+1, where count = tops + idx*64 and
+// region = entries + idx*span. The pointer store has no write barrier, so the
+// op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
+// is set: it stores only while the collector is not marking, when compiled Go
+// code stores pointers without a barrier too, and the flag cannot change
+// before the op returns (the world stops only at safe points, and an
+// assembly function has none). An abort after the store leaves x as a stale
+// reference above the top. Fails with 1 if the cache holds capacity objects,
+// 2 if the write barrier is on.
 // The slot index is the calling thread's cpu_id, read inside the critical section;
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
 //
 //go:noescape
-func opPoolPopClaimCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
+func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 
-// opPoolPopClaimMMCID pops the top of this CPU's full stack and hands the entry index to the
-// caller, who then owns it: e = full[ft-1]; x = entries[e]; commits
-// tops = w - 1. Fails with 1 if the full stack is empty.
+// opPoolPushMMCID pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
+// store, speculative); commits *count = n+1, where count = tops + idx*64 and
+// region = entries + idx*span. The pointer store has no write barrier, so the
+// op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
+// is set: it stores only while the collector is not marking, when compiled Go
+// code stores pointers without a barrier too, and the flag cannot change
+// before the op returns (the world stops only at safe points, and an
+// assembly function has none). An abort after the store leaves x as a stale
+// reference above the top. Fails with 1 if the cache holds capacity objects,
+// 2 if the write barrier is on.
 // The slot index is the calling thread's mm_cid, read inside the critical section;
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
@@ -215,120 +227,4 @@ func opPoolPopClaimCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullO
 // different CPUs, and the section would no longer be exclusive.
 //
 //go:noescape
-func opPoolPopClaimMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int)
-
-// opPoolClaimFreeCPU pops the top of this CPU's free stack and hands the entry index to the
-// caller: e = free[fr-1]; commits tops = w - (1<<32). Fails with 1 if the
-// free stack is empty.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-//
-//go:noescape
-func opPoolClaimFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int)
-
-// opPoolClaimFreeMMCID pops the top of this CPU's free stack and hands the entry index to the
-// caller: e = free[fr-1]; commits tops = w - (1<<32). Fails with 1 if the
-// free stack is empty.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opPoolClaimFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int)
-
-// opPoolPushFullCPU pushes entry index e on this CPU's full stack: full[ft] = e (speculative)
-// and commits tops = w + 1. Fails with 1 if the full stack holds capacity
-// entries.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-//
-//go:noescape
-func opPoolPushFullCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-
-// opPoolPushFullMMCID pushes entry index e on this CPU's full stack: full[ft] = e (speculative)
-// and commits tops = w + 1. Fails with 1 if the full stack holds capacity
-// entries.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opPoolPushFullMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-
-// opPoolPushFreeCPU pushes entry index e on this CPU's free stack: free[fr] = e (speculative)
-// and commits tops = w + (1<<32). Fails with 1 if the free stack holds
-// capacity entries.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-//
-//go:noescape
-func opPoolPushFreeCPU(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-
-// opPoolPushFreeMMCID pushes entry index e on this CPU's free stack: free[fr] = e (speculative)
-// and commits tops = w + (1<<32). Fails with 1 if the free stack holds
-// capacity entries.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opPoolPushFreeMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int)
-
-// opPoolPutCPU puts x in this CPU's cache in one section: e = free[fr-1]; entries[e] = x
-// (an 8-byte pointer store, speculative); full[ft] = e (speculative); commits
-// tops = w - (1<<32) + 1 (ft+1, fr-1). The pointer store has no write barrier,
-// so the op first fails with 3 when the runtime's write barrier flag (*wb, 32
-// bits) is set: it only stores while the collector is not marking, when
-// compiled Go code stores pointers without a barrier too, and the flag cannot
-// change before the op returns (the world stops only at safe points, and an
-// assembly function has none). If aborted after the pointer store, entries[e]
-// keeps x as a stale reference while e stays on the free stack. Fails with 1
-// if the full stack holds capacity entries, 2 if the free stack is empty, 3 if
-// the write barrier is on.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-//
-//go:noescape
-func opPoolPutCPU(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
-
-// opPoolPutMMCID puts x in this CPU's cache in one section: e = free[fr-1]; entries[e] = x
-// (an 8-byte pointer store, speculative); full[ft] = e (speculative); commits
-// tops = w - (1<<32) + 1 (ft+1, fr-1). The pointer store has no write barrier,
-// so the op first fails with 3 when the runtime's write barrier flag (*wb, 32
-// bits) is set: it only stores while the collector is not marking, when
-// compiled Go code stores pointers without a barrier too, and the flag cannot
-// change before the op returns (the world stops only at safe points, and an
-// assembly function has none). If aborted after the pointer store, entries[e]
-// keeps x as a stale reference while e stays on the free stack. Fails with 1
-// if the full stack holds capacity entries, 2 if the free stack is empty, 3 if
-// the write barrier is on.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opPoolPutMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)

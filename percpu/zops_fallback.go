@@ -164,181 +164,47 @@ func fallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uint
 
 // fallbackPoolPop is the portable opPoolPopCPU/MMCID: the same effect on slot
 // shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op pops the top of this CPU's full stack: e = full[ft-1]; x = entries[e]
-// (a 64-bit load from entries + e*8); pushes e on the free stack (free[fr] = e,
-// speculative) and commits tops = w + (1<<32) - 1 (ft-1, fr+1). The caller
-// clears entries[e] itself. Fails with 1 if the full stack is empty, 2 if the
-// free stack is full.
-func fallbackPoolPop(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int) {
+// shard. The op pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
+// *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
+// The entry keeps x as a stale reference (a load of a pointer needs no write
+// barrier; clearing it would need one). Fails with 1 if the cache is empty.
+func fallbackPoolPop(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int) {
 	if shard >= limit {
-		return nil, 0, shard, statusIndexRange
+		return nil, shard, statusIndexRange
 	}
 	lk := fallbackLock(shard)
 	lk.lock()
 	defer lk.unlock()
-	v2 := uint64(stride)
-	v3 := uint64(shard) * v2
-	v4 := base
-	v5 := unsafe.Add(v4, v3)
-	v6 := atomic.LoadUint64((*uint64)(v5))
-	v7 := v6 & 0xffffffff
-	if v7 == 0x0 {
-		return nil, 0, shard, 1
+	v2 := tops
+	v3 := uint64(shard) << 0x6
+	v4 := unsafe.Add(v2, v3)
+	v5 := entries
+	v6 := uint64(span)
+	v7 := uint64(shard) * v6
+	v8 := unsafe.Add(v5, v7)
+	v9 := atomic.LoadUint64((*uint64)(v4))
+	if v9 == 0x0 {
+		return nil, shard, 1
 	}
-	v8 := v6 >> 0x20
-	v9 := uint64(capacity)
-	if v8 >= v9 {
-		return nil, 0, shard, 2
-	}
-	v10 := uint64(fullOff)
-	v11 := unsafe.Add(v5, v10)
-	v12 := uint64(atomic.LoadUint32((*uint32)(unsafe.Add(unsafe.Add(v11, v7*4), -4))))
-	v13 := entries
-	v14 := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(v13, v12*8)))
-	v15 := uint64(freeOff)
-	v16 := unsafe.Add(v5, v15)
-	atomic.StoreUint32((*uint32)(unsafe.Add(v16, v8*4)), uint32(v12))
-	v17 := v6 + 0xffffffff
-	atomic.StoreUint64((*uint64)(v5), v17)
-	return v14, uintptr(v12), shard, statusOK
+	v10 := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(unsafe.Add(v8, v9*8), -8)))
+	v11 := v9 - 0x1
+	atomic.StoreUint64((*uint64)(v4), v11)
+	return v10, shard, statusOK
 }
 
-// fallbackPoolPopClaim is the portable opPoolPopClaimCPU/MMCID: the same effect on slot
+// fallbackPoolPush is the portable opPoolPushCPU/MMCID: the same effect on slot
 // shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op pops the top of this CPU's full stack and hands the entry index to the
-// caller, who then owns it: e = full[ft-1]; x = entries[e]; commits
-// tops = w - 1. Fails with 1 if the full stack is empty.
-func fallbackPoolPopClaim(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, entries unsafe.Pointer) (x unsafe.Pointer, e uintptr, idx uintptr, status int) {
-	if shard >= limit {
-		return nil, 0, shard, statusIndexRange
-	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
-	v2 := uint64(stride)
-	v3 := uint64(shard) * v2
-	v4 := base
-	v5 := unsafe.Add(v4, v3)
-	v6 := atomic.LoadUint64((*uint64)(v5))
-	v7 := v6 & 0xffffffff
-	if v7 == 0x0 {
-		return nil, 0, shard, 1
-	}
-	v8 := uint64(fullOff)
-	v9 := unsafe.Add(v5, v8)
-	v10 := uint64(atomic.LoadUint32((*uint32)(unsafe.Add(unsafe.Add(v9, v7*4), -4))))
-	v11 := entries
-	v12 := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(v11, v10*8)))
-	v13 := v6 - 0x1
-	atomic.StoreUint64((*uint64)(v5), v13)
-	return v12, uintptr(v10), shard, statusOK
-}
-
-// fallbackPoolClaimFree is the portable opPoolClaimFreeCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op pops the top of this CPU's free stack and hands the entry index to the
-// caller: e = free[fr-1]; commits tops = w - (1<<32). Fails with 1 if the
-// free stack is empty.
-func fallbackPoolClaimFree(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr) (e uintptr, idx uintptr, status int) {
-	if shard >= limit {
-		return 0, shard, statusIndexRange
-	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
-	v2 := uint64(stride)
-	v3 := uint64(shard) * v2
-	v4 := base
-	v5 := unsafe.Add(v4, v3)
-	v6 := atomic.LoadUint64((*uint64)(v5))
-	v7 := v6 >> 0x20
-	if v7 == 0x0 {
-		return 0, shard, 1
-	}
-	v8 := uint64(freeOff)
-	v9 := unsafe.Add(v5, v8)
-	v10 := uint64(atomic.LoadUint32((*uint32)(unsafe.Add(unsafe.Add(v9, v7*4), -4))))
-	v11 := v6 - 0x100000000
-	atomic.StoreUint64((*uint64)(v5), v11)
-	return uintptr(v10), shard, statusOK
-}
-
-// fallbackPoolPushFull is the portable opPoolPushFullCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op pushes entry index e on this CPU's full stack: full[ft] = e (speculative)
-// and commits tops = w + 1. Fails with 1 if the full stack holds capacity
-// entries.
-func fallbackPoolPushFull(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int) {
-	if shard >= limit {
-		return shard, statusIndexRange
-	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
-	v2 := uint64(stride)
-	v3 := uint64(shard) * v2
-	v4 := base
-	v5 := unsafe.Add(v4, v3)
-	v6 := atomic.LoadUint64((*uint64)(v5))
-	v7 := v6 & 0xffffffff
-	v8 := uint64(capacity)
-	if v7 >= v8 {
-		return shard, 1
-	}
-	v9 := uint64(fullOff)
-	v10 := unsafe.Add(v5, v9)
-	v11 := uint64(e)
-	atomic.StoreUint32((*uint32)(unsafe.Add(v10, v7*4)), uint32(v11))
-	v12 := v6 + 0x1
-	atomic.StoreUint64((*uint64)(v5), v12)
-	return shard, statusOK
-}
-
-// fallbackPoolPushFree is the portable opPoolPushFreeCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op pushes entry index e on this CPU's free stack: free[fr] = e (speculative)
-// and commits tops = w + (1<<32). Fails with 1 if the free stack holds
-// capacity entries.
-func fallbackPoolPushFree(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, freeOff uintptr, capacity uintptr, e uintptr) (idx uintptr, status int) {
-	if shard >= limit {
-		return shard, statusIndexRange
-	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
-	v2 := uint64(stride)
-	v3 := uint64(shard) * v2
-	v4 := base
-	v5 := unsafe.Add(v4, v3)
-	v6 := atomic.LoadUint64((*uint64)(v5))
-	v7 := v6 >> 0x20
-	v8 := uint64(capacity)
-	if v7 >= v8 {
-		return shard, 1
-	}
-	v9 := uint64(freeOff)
-	v10 := unsafe.Add(v5, v9)
-	v11 := uint64(e)
-	atomic.StoreUint32((*uint32)(unsafe.Add(v10, v7*4)), uint32(v11))
-	v12 := v6 + 0x100000000
-	atomic.StoreUint64((*uint64)(v5), v12)
-	return shard, statusOK
-}
-
-// fallbackPoolPut is the portable opPoolPutCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op puts x in this CPU's cache in one section: e = free[fr-1]; entries[e] = x
-// (an 8-byte pointer store, speculative); full[ft] = e (speculative); commits
-// tops = w - (1<<32) + 1 (ft+1, fr-1). The pointer store has no write barrier,
-// so the op first fails with 3 when the runtime's write barrier flag (*wb, 32
-// bits) is set: it only stores while the collector is not marking, when
-// compiled Go code stores pointers without a barrier too, and the flag cannot
-// change before the op returns (the world stops only at safe points, and an
-// assembly function has none). If aborted after the pointer store, entries[e]
-// keeps x as a stale reference while e stays on the free stack. Fails with 1
-// if the full stack holds capacity entries, 2 if the free stack is empty, 3 if
-// the write barrier is on.
-func fallbackPoolPut(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, fullOff uintptr, freeOff uintptr, capacity uintptr, entries unsafe.Pointer, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int) {
+// shard. The op pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
+// store, speculative); commits *count = n+1, where count = tops + idx*64 and
+// region = entries + idx*span. The pointer store has no write barrier, so the
+// op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
+// is set: it stores only while the collector is not marking, when compiled Go
+// code stores pointers without a barrier too, and the flag cannot change
+// before the op returns (the world stops only at safe points, and an
+// assembly function has none). An abort after the store leaves x as a stale
+// reference above the top. Fails with 1 if the cache holds capacity objects,
+// 2 if the write barrier is on.
+func fallbackPoolPush(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int) {
 	if shard >= limit {
 		return shard, statusIndexRange
 	}
@@ -348,32 +214,23 @@ func fallbackPoolPut(shard uintptr, base unsafe.Pointer, stride uintptr, limit u
 	v2 := wb
 	v3 := uint64(atomic.LoadUint32((*uint32)(v2)))
 	if v3 != 0x0 {
-		return shard, 3
-	}
-	v4 := uint64(stride)
-	v5 := uint64(shard) * v4
-	v6 := base
-	v7 := unsafe.Add(v6, v5)
-	v8 := atomic.LoadUint64((*uint64)(v7))
-	v9 := v8 & 0xffffffff
-	v10 := uint64(capacity)
-	if v9 >= v10 {
-		return shard, 1
-	}
-	v11 := v8 >> 0x20
-	if v11 == 0x0 {
 		return shard, 2
 	}
-	v12 := uint64(freeOff)
-	v13 := unsafe.Add(v7, v12)
-	v14 := uint64(atomic.LoadUint32((*uint32)(unsafe.Add(unsafe.Add(v13, v11*4), -4))))
-	v15 := entries
-	v16 := x
-	atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(v15, v14*8)), v16)
-	v17 := uint64(fullOff)
-	v18 := unsafe.Add(v7, v17)
-	atomic.StoreUint32((*uint32)(unsafe.Add(v18, v9*4)), uint32(v14))
-	v19 := v8 - 0xffffffff
-	atomic.StoreUint64((*uint64)(v7), v19)
+	v4 := tops
+	v5 := uint64(shard) << 0x6
+	v6 := unsafe.Add(v4, v5)
+	v7 := entries
+	v8 := uint64(span)
+	v9 := uint64(shard) * v8
+	v10 := unsafe.Add(v7, v9)
+	v11 := atomic.LoadUint64((*uint64)(v6))
+	v12 := uint64(capacity)
+	if v11 >= v12 {
+		return shard, 1
+	}
+	v13 := x
+	atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(v10, v11*8)), v13)
+	v14 := v11 + 0x1
+	atomic.StoreUint64((*uint64)(v6), v14)
 	return shard, statusOK
 }

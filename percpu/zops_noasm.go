@@ -62,50 +62,18 @@ func opLoadCbneMemcpyStoreMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintpt
 	return 0, statusUnregistered
 }
 
-func opPoolPopCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer) (unsafe.Pointer, uintptr, uintptr, int) {
-	return nil, 0, 0, statusUnregistered
+func opPoolPopCPU(_ unsafe.Pointer, _ unsafe.Pointer, _ uintptr, _ uintptr) (unsafe.Pointer, uintptr, int) {
+	return nil, 0, statusUnregistered
 }
 
-func opPoolPopMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer) (unsafe.Pointer, uintptr, uintptr, int) {
-	return nil, 0, 0, statusUnregistered
+func opPoolPopMMCID(_ unsafe.Pointer, _ unsafe.Pointer, _ uintptr, _ uintptr) (unsafe.Pointer, uintptr, int) {
+	return nil, 0, statusUnregistered
 }
 
-func opPoolPopClaimCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer) (unsafe.Pointer, uintptr, uintptr, int) {
-	return nil, 0, 0, statusUnregistered
-}
-
-func opPoolPopClaimMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer) (unsafe.Pointer, uintptr, uintptr, int) {
-	return nil, 0, 0, statusUnregistered
-}
-
-func opPoolClaimFreeCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr) (uintptr, uintptr, int) {
-	return 0, 0, statusUnregistered
-}
-
-func opPoolClaimFreeMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr) (uintptr, uintptr, int) {
-	return 0, 0, statusUnregistered
-}
-
-func opPoolPushFullCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr) (uintptr, int) {
+func opPoolPushCPU(_ unsafe.Pointer, _ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer, _ unsafe.Pointer) (uintptr, int) {
 	return 0, statusUnregistered
 }
 
-func opPoolPushFullMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr) (uintptr, int) {
-	return 0, statusUnregistered
-}
-
-func opPoolPushFreeCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr) (uintptr, int) {
-	return 0, statusUnregistered
-}
-
-func opPoolPushFreeMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr) (uintptr, int) {
-	return 0, statusUnregistered
-}
-
-func opPoolPutCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer, _ unsafe.Pointer, _ unsafe.Pointer) (uintptr, int) {
-	return 0, statusUnregistered
-}
-
-func opPoolPutMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer, _ unsafe.Pointer, _ unsafe.Pointer) (uintptr, int) {
+func opPoolPushMMCID(_ unsafe.Pointer, _ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer, _ unsafe.Pointer) (uintptr, int) {
 	return 0, statusUnregistered
 }

@@ -10,7 +10,7 @@ const (
 )
 
 // zopCount is the number of generated asm functions (ops times index kinds).
-const zopCount = 24
+const zopCount = 16
 
 // zopAborts counts, per generated function in table order, the restarts its
 // abort handler has taken. The handlers increment it atomically from asm
@@ -40,18 +40,10 @@ var zopTable = [zopCount]zopInfo{
 	{op: "LoadCbneStoreStore", fn: "opLoadCbneStoreStoreMMCID", index: "mm_cid", fails: []string{"word != expect"}},
 	{op: "LoadCbneMemcpyStore", fn: "opLoadCbneMemcpyStoreCPU", index: "cpu_id", fails: []string{"word != expect"}},
 	{op: "LoadCbneMemcpyStore", fn: "opLoadCbneMemcpyStoreMMCID", index: "mm_cid", fails: []string{"word != expect"}},
-	{op: "PoolPop", fn: "opPoolPopCPU", index: "cpu_id", fails: []string{"full stack empty", "free stack full"}},
-	{op: "PoolPop", fn: "opPoolPopMMCID", index: "mm_cid", fails: []string{"full stack empty", "free stack full"}},
-	{op: "PoolPopClaim", fn: "opPoolPopClaimCPU", index: "cpu_id", fails: []string{"full stack empty"}},
-	{op: "PoolPopClaim", fn: "opPoolPopClaimMMCID", index: "mm_cid", fails: []string{"full stack empty"}},
-	{op: "PoolClaimFree", fn: "opPoolClaimFreeCPU", index: "cpu_id", fails: []string{"free stack empty"}},
-	{op: "PoolClaimFree", fn: "opPoolClaimFreeMMCID", index: "mm_cid", fails: []string{"free stack empty"}},
-	{op: "PoolPushFull", fn: "opPoolPushFullCPU", index: "cpu_id", fails: []string{"full stack full"}},
-	{op: "PoolPushFull", fn: "opPoolPushFullMMCID", index: "mm_cid", fails: []string{"full stack full"}},
-	{op: "PoolPushFree", fn: "opPoolPushFreeCPU", index: "cpu_id", fails: []string{"free stack full"}},
-	{op: "PoolPushFree", fn: "opPoolPushFreeMMCID", index: "mm_cid", fails: []string{"free stack full"}},
-	{op: "PoolPut", fn: "opPoolPutCPU", index: "cpu_id", fails: []string{"full stack full", "free stack empty", "write barrier on (the collector is marking)"}},
-	{op: "PoolPut", fn: "opPoolPutMMCID", index: "mm_cid", fails: []string{"full stack full", "free stack empty", "write barrier on (the collector is marking)"}},
+	{op: "PoolPop", fn: "opPoolPopCPU", index: "cpu_id", fails: []string{"cache empty"}},
+	{op: "PoolPop", fn: "opPoolPopMMCID", index: "mm_cid", fails: []string{"cache empty"}},
+	{op: "PoolPush", fn: "opPoolPushCPU", index: "cpu_id", fails: []string{"cache full", "write barrier on (the collector is marking)"}},
+	{op: "PoolPush", fn: "opPoolPushMMCID", index: "mm_cid", fails: []string{"cache full", "write barrier on (the collector is marking)"}},
 }
 
 // Encodings of the markers and signatures (gen/ir), for the descriptor scan.

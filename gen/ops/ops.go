@@ -10,7 +10,7 @@
 // CPU's slot. Words stored by the ops are not Go pointers into the heap
 // (asm stores have no write barrier): use indices, off-heap memory, or
 // pointers the GC does not track. The one exception is StoreHeapPointer,
-// which the validator accepts only after FailIfWriteBarrier (see PoolPut).
+// which the validator accepts only after FailIfWriteBarrier (see PoolPush).
 package ops
 
 import . "github.com/gorseq/rseq/gen/ir"
@@ -21,8 +21,7 @@ func All() []*Op {
 	for _, f := range []func() *Builder{
 		LoadCbneStore, LoadAddStore, LoadCbeqStoreAddLoadStore, LoadAddLoadLoadAddStore,
 		LoadCbneStoreStore, LoadCbneMemcpyStore,
-		PoolPop, PoolPopClaim, PoolClaimFree, PoolPushFull, PoolPushFree,
-		PoolPut,
+		PoolPop, PoolPush,
 	} {
 		op, err := f().Build()
 		if err != nil {
@@ -140,160 +139,66 @@ from src to slot + dstOff (speculative) and then stores newv at the slot
 	return b
 }
 
-// Pool slabs: at base + idx*stride, the word tops (low 32 bits: full count
-// ft, high 32 bits: free count fr), full [cap]uint32 at fullOff and free
-// [cap]uint32 at freeOff, holding indices into entries (a []*T's base).
+// Pool caches: slot idx has a count n (a word at tops + idx*64, one cache
+// line each, in pointer-free memory) and the objects' pointers at
+// entries + idx*span, n of them from the bottom up, in a []*T the collector
+// scans. Pointers above n are stale references of objects handed out.
 
-const lowMask = 1<<32 - 1
+// poolTopsShift: a slot's count word is 1<<poolTopsShift bytes after the
+// previous one (a cache line each).
+const poolTopsShift = 6
 
-// PoolPop pops a full entry and pushes its index on the free stack.
+// poolSlot emits the address of this CPU's count word and of its entries.
+func poolSlot(b *Builder, tops, entries, span int) (count, region Value) {
+	count = b.Add(b.Arg(tops), V(b.ALU(Shl, b.Idx(), Imm(poolTopsShift))))
+	region = b.Add(b.Arg(entries), V(b.Mul(b.Idx(), V(b.Arg(span)))))
+	return count, region
+}
+
+// PoolPop is Get's fast path: pop this CPU's top object.
 func PoolPop() *Builder {
-	b := New("PoolPop", `pops the top of this CPU's full stack: e = full[ft-1]; x = entries[e]
-(a 64-bit load from entries + e*8); pushes e on the free stack (free[fr] = e,
-speculative) and commits tops = w + (1<<32) - 1 (ft-1, fr+1). The caller
-clears entries[e] itself. Fails with 1 if the full stack is empty, 2 if the
-free stack is full.`)
-	base, stride := b.Param("base", Ptr), b.Param("stride", Word)
+	b := New("PoolPop", `pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
+*count = n-1, where count = tops + idx*64 and region = entries + idx*span.
+The entry keeps x as a stale reference (a load of a pointer needs no write
+barrier; clearing it would need one). Fails with 1 if the cache is empty.`)
+	tops, entries := b.Param("tops", Ptr), b.Param("entries", Ptr)
 	b.Param("limit", Word)
-	fullOff, freeOff, capacity, entries := b.Param("fullOff", Word), b.Param("freeOff", Word), b.Param("capacity", Word), b.Param("entries", Ptr)
-	empty := b.Fail("full stack empty")
-	full := b.Fail("free stack full")
-	s := slot(b, base, stride)
-	w := b.Load(Word, 8, At(s, 0))
-	ft := b.ALU(And, w, Imm(lowMask))
-	b.BranchFail(ft, EQ, Imm(0), empty)
-	fr := b.ALU(Shr, w, Imm(32))
-	b.BranchFail(fr, GEU, V(b.Arg(capacity)), full)
-	fs := b.Add(s, V(b.Arg(fullOff)))
-	e := b.Load(Word, 4, AtIndex(fs, ft, 4, -4))
-	x := b.Load(Ptr, 8, AtIndex(b.Arg(entries), e, 8, 0))
-	fb := b.Add(s, V(b.Arg(freeOff)))
-	b.Store(4, AtIndex(fb, fr, 4, 0), e)
-	nw := b.Add(w, Imm(lowMask))
-	b.Commit(8, At(s, 0), nw)
+	span := b.Param("span", Word)
+	empty := b.Fail("cache empty")
+	count, region := poolSlot(b, tops, entries, span)
+	n := b.Load(Word, 8, At(count, 0))
+	b.BranchFail(n, EQ, Imm(0), empty)
+	x := b.Load(Ptr, 8, AtIndex(region, n, 8, -8))
+	nn := b.ALU(Sub, n, Imm(1))
+	b.Commit(8, At(count, 0), nn)
 	b.Result("x", x)
-	b.Result("e", e)
 	return b
 }
 
-// PoolPopClaim pops a full entry index without recycling it.
-func PoolPopClaim() *Builder {
-	b := New("PoolPopClaim", `pops the top of this CPU's full stack and hands the entry index to the
-caller, who then owns it: e = full[ft-1]; x = entries[e]; commits
-tops = w - 1. Fails with 1 if the full stack is empty.`)
-	base, stride := b.Param("base", Ptr), b.Param("stride", Word)
+// PoolPush is Put's fast path: push an object on this CPU's cache.
+func PoolPush() *Builder {
+	b := New("PoolPush", `pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
+store, speculative); commits *count = n+1, where count = tops + idx*64 and
+region = entries + idx*span. The pointer store has no write barrier, so the
+op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
+is set: it stores only while the collector is not marking, when compiled Go
+code stores pointers without a barrier too, and the flag cannot change
+before the op returns (the world stops only at safe points, and an
+assembly function has none). An abort after the store leaves x as a stale
+reference above the top. Fails with 1 if the cache holds capacity objects,
+2 if the write barrier is on.`)
+	tops, entries := b.Param("tops", Ptr), b.Param("entries", Ptr)
 	b.Param("limit", Word)
-	fullOff, entries := b.Param("fullOff", Word), b.Param("entries", Ptr)
-	empty := b.Fail("full stack empty")
-	s := slot(b, base, stride)
-	w := b.Load(Word, 8, At(s, 0))
-	ft := b.ALU(And, w, Imm(lowMask))
-	b.BranchFail(ft, EQ, Imm(0), empty)
-	fs := b.Add(s, V(b.Arg(fullOff)))
-	e := b.Load(Word, 4, AtIndex(fs, ft, 4, -4))
-	x := b.Load(Ptr, 8, AtIndex(b.Arg(entries), e, 8, 0))
-	nw := b.ALU(Sub, w, Imm(1))
-	b.Commit(8, At(s, 0), nw)
-	b.Result("x", x)
-	b.Result("e", e)
-	return b
-}
-
-// PoolClaimFree pops a free entry index.
-func PoolClaimFree() *Builder {
-	b := New("PoolClaimFree", `pops the top of this CPU's free stack and hands the entry index to the
-caller: e = free[fr-1]; commits tops = w - (1<<32). Fails with 1 if the
-free stack is empty.`)
-	base, stride := b.Param("base", Ptr), b.Param("stride", Word)
-	b.Param("limit", Word)
-	freeOff := b.Param("freeOff", Word)
-	empty := b.Fail("free stack empty")
-	s := slot(b, base, stride)
-	w := b.Load(Word, 8, At(s, 0))
-	fr := b.ALU(Shr, w, Imm(32))
-	b.BranchFail(fr, EQ, Imm(0), empty)
-	fb := b.Add(s, V(b.Arg(freeOff)))
-	e := b.Load(Word, 4, AtIndex(fb, fr, 4, -4))
-	nw := b.ALU(Sub, w, Imm(1<<32))
-	b.Commit(8, At(s, 0), nw)
-	b.Result("e", e)
-	return b
-}
-
-// PoolPushFull pushes an entry index on the full stack.
-func PoolPushFull() *Builder {
-	b := New("PoolPushFull", `pushes entry index e on this CPU's full stack: full[ft] = e (speculative)
-and commits tops = w + 1. Fails with 1 if the full stack holds capacity
-entries.`)
-	base, stride := b.Param("base", Ptr), b.Param("stride", Word)
-	b.Param("limit", Word)
-	fullOff, capacity, e := b.Param("fullOff", Word), b.Param("capacity", Word), b.Param("e", Word)
-	full := b.Fail("full stack full")
-	s := slot(b, base, stride)
-	w := b.Load(Word, 8, At(s, 0))
-	ft := b.ALU(And, w, Imm(lowMask))
-	b.BranchFail(ft, GEU, V(b.Arg(capacity)), full)
-	fs := b.Add(s, V(b.Arg(fullOff)))
-	b.Store(4, AtIndex(fs, ft, 4, 0), b.Arg(e))
-	nw := b.Add(w, Imm(1))
-	b.Commit(8, At(s, 0), nw)
-	return b
-}
-
-// PoolPushFree pushes an entry index on the free stack.
-func PoolPushFree() *Builder {
-	b := New("PoolPushFree", `pushes entry index e on this CPU's free stack: free[fr] = e (speculative)
-and commits tops = w + (1<<32). Fails with 1 if the free stack holds
-capacity entries.`)
-	base, stride := b.Param("base", Ptr), b.Param("stride", Word)
-	b.Param("limit", Word)
-	freeOff, capacity, e := b.Param("freeOff", Word), b.Param("capacity", Word), b.Param("e", Word)
-	full := b.Fail("free stack full")
-	s := slot(b, base, stride)
-	w := b.Load(Word, 8, At(s, 0))
-	fr := b.ALU(Shr, w, Imm(32))
-	b.BranchFail(fr, GEU, V(b.Arg(capacity)), full)
-	fb := b.Add(s, V(b.Arg(freeOff)))
-	b.Store(4, AtIndex(fb, fr, 4, 0), b.Arg(e))
-	nw := b.Add(w, Imm(1<<32))
-	b.Commit(8, At(s, 0), nw)
-	return b
-}
-
-// PoolPut is Put's whole fast path in one section: it claims a free entry,
-// stores the object's pointer in it and pushes it on the full stack.
-func PoolPut() *Builder {
-	b := New("PoolPut", `puts x in this CPU's cache in one section: e = free[fr-1]; entries[e] = x
-(an 8-byte pointer store, speculative); full[ft] = e (speculative); commits
-tops = w - (1<<32) + 1 (ft+1, fr-1). The pointer store has no write barrier,
-so the op first fails with 3 when the runtime's write barrier flag (*wb, 32
-bits) is set: it only stores while the collector is not marking, when
-compiled Go code stores pointers without a barrier too, and the flag cannot
-change before the op returns (the world stops only at safe points, and an
-assembly function has none). If aborted after the pointer store, entries[e]
-keeps x as a stale reference while e stays on the free stack. Fails with 1
-if the full stack holds capacity entries, 2 if the free stack is empty, 3 if
-the write barrier is on.`)
-	base, stride := b.Param("base", Ptr), b.Param("stride", Word)
-	b.Param("limit", Word)
-	fullOff, freeOff, capacity, entries := b.Param("fullOff", Word), b.Param("freeOff", Word), b.Param("capacity", Word), b.Param("entries", Ptr)
+	span, capacity := b.Param("span", Word), b.Param("capacity", Word)
 	x, wb := b.Param("x", Ptr), b.Param("wb", Ptr)
-	full := b.Fail("full stack full")
-	empty := b.Fail("free stack empty")
+	full := b.Fail("cache full")
 	barrier := b.Fail("write barrier on (the collector is marking)")
 	b.FailIfWriteBarrier(wb, barrier)
-	s := slot(b, base, stride)
-	w := b.Load(Word, 8, At(s, 0))
-	ft := b.ALU(And, w, Imm(lowMask))
-	b.BranchFail(ft, GEU, V(b.Arg(capacity)), full)
-	fr := b.ALU(Shr, w, Imm(32))
-	b.BranchFail(fr, EQ, Imm(0), empty)
-	fb := b.Add(s, V(b.Arg(freeOff)))
-	e := b.Load(Word, 4, AtIndex(fb, fr, 4, -4))
-	b.StoreHeapPointer(AtIndex(b.Arg(entries), e, 8, 0), b.Arg(x))
-	fs := b.Add(s, V(b.Arg(fullOff)))
-	b.Store(4, AtIndex(fs, ft, 4, 0), e)
-	nw := b.ALU(Sub, w, Imm(lowMask))
-	b.Commit(8, At(s, 0), nw)
+	count, region := poolSlot(b, tops, entries, span)
+	n := b.Load(Word, 8, At(count, 0))
+	b.BranchFail(n, GEU, V(b.Arg(capacity)), full)
+	b.StoreHeapPointer(AtIndex(region, n, 8, 0), b.Arg(x))
+	nn := b.Add(n, Imm(1))
+	b.Commit(8, At(count, 0), nn)
 	return b
 }
