@@ -104,7 +104,9 @@ func (p *Pool[T]) Get() (*T, bool) {
 		if x := f.get(st); x != nil {
 			return x, true
 		}
-	} else if s != nil && !raceEnabled {
+		return p.orNew(s.getSlow())
+	}
+	if s != nil && !raceEnabled {
 		// The fallback's common case, inline: this P's stack.
 		id := runtime_procPin()
 		if id < len(s.shards) {
@@ -114,24 +116,21 @@ func (p *Pool[T]) Get() (*T, bool) {
 			}
 		}
 		runtime_procUnpin()
+		return p.orNew(s.sharedGet())
 	}
-	return p.getSlow(s)
+	if s == nil {
+		s = p.storage() // the first use allocates the storage
+	}
+	return p.orNew(s.get())
 }
 
-// getSlow gets an object from the levels after the first (this P's cache,
-// the shared level; all of them if s is nil, the first use), or from New.
-func (p *Pool[T]) getSlow(s *poolState[T]) (*T, bool) {
-	var x *T
-	if s == nil {
-		x = p.storage().get()
-	} else {
-		x = s.getSlow()
-	}
+// orNew returns x, or if x is nil what New makes.
+func (p *Pool[T]) orNew(x *T) (*T, bool) {
 	if x != nil {
 		return x, true
 	}
 	if p.New != nil {
-		x := p.New()
+		x = p.New()
 		return x, x != nil
 	}
 	return nil, false
@@ -158,10 +157,12 @@ func (p *Pool[T]) Put(x *T) {
 		} else {
 			_, st = opPoolPushCPU(f.tops, f.entriesPtr, f.limit, f.span, f.capacity, unsafe.Pointer(x), writeBarrierFlag)
 		}
-		if st == statusOK || f.put(x, st) {
-			return
+		if st != statusOK && !f.put(x, st) {
+			s.putSlow(x)
 		}
-	} else if s != nil && !raceEnabled {
+		return
+	}
+	if s != nil && !raceEnabled {
 		// The fallback's common case, inline: this P's stack.
 		id := runtime_procPin()
 		if id < len(s.shards) && s.shards[id].push(x) {
@@ -169,12 +170,13 @@ func (p *Pool[T]) Put(x *T) {
 			return
 		}
 		runtime_procUnpin()
-	}
-	if s == nil {
-		p.storage().put(x) // the first use allocates the storage
+		s.sharedPut(x)
 		return
 	}
-	s.putSlow(x)
+	if s == nil {
+		s = p.storage() // the first use allocates the storage
+	}
+	s.put(x)
 }
 
 // Cap returns the most objects the pool keeps reachable (per-CPU caches,
