@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/gorseq/rseq/internal/testutil"
@@ -177,12 +178,23 @@ func TestThreadsExitWhileRegistered(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	threads.Lock()
-	reclaimDeadLocked()
-	n := len(threads.byTID)
-	threads.Unlock()
-	if n > 2*runtime.GOMAXPROCS(0)+20 {
-		t.Errorf("%d thread states left after their threads exited", n)
+	// A goroutine that exits locked has finished before its thread has:
+	// the thread exits a little later (much later under TCG emulation,
+	// where a 6.1 VM once still had 46 of them alive at the first look).
+	// Reclaim until the dead are gone or 10 s have passed.
+	bound := 2*runtime.GOMAXPROCS(0) + 20
+	var n int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		threads.Lock()
+		reclaimDeadLocked()
+		n = len(threads.byTID)
+		threads.Unlock()
+		if n <= bound || time.Now().After(deadline) {
+			break
+		}
+	}
+	if n > bound {
+		t.Errorf("%d thread states left 10 s after their threads exited (want at most %d)", n, bound)
 	}
 	th := Pin()
 	defer th.Unpin()
