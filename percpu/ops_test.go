@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/gorseq/rseq/gen/ops"
 	"golang.org/x/sys/unix"
 )
 
@@ -424,7 +425,7 @@ const (
 
 func newTestCaches(limit uintptr) *testCaches {
 	c := &testCaches{
-		topsMem: make([]uint64, limit*8),
+		topsMem: make([]uint64, limit<<poolTopsShift/8),
 		entries: make([]*int, limit*poolTestSpan/8),
 		limit:   limit,
 	}
@@ -432,7 +433,15 @@ func newTestCaches(limit uintptr) *testCaches {
 	return c
 }
 
-func (c *testCaches) count(i uintptr) *uint64 { return &c.topsMem[i*8] }
+func (c *testCaches) count(i uintptr) *uint64 { return &c.topsMem[i<<poolTopsShift/8] }
+
+// TestPoolTopsShift: percpu lays out the count words with the spacing the
+// generated ops assume.
+func TestPoolTopsShift(t *testing.T) {
+	if poolTopsShift != ops.PoolTopsShift {
+		t.Fatalf("percpu poolTopsShift %d, gen/ops PoolTopsShift %d", poolTopsShift, ops.PoolTopsShift)
+	}
+}
 
 func (c *testCaches) region(i uintptr) []*int {
 	return c.entries[i*poolTestSpan/8:][:poolTestCap]

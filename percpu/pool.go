@@ -101,10 +101,7 @@ func (p *Pool[T]) Get() (*T, bool) {
 			}
 			return (*T)(x), true
 		}
-		if x := f.get(st); x != nil {
-			return x, true
-		}
-		return p.orNew(s.getSlow())
+		return p.orNew(s.getMissed(st))
 	}
 	if s != nil && !raceEnabled {
 		// The fallback's common case, inline: this P's stack.
@@ -157,8 +154,8 @@ func (p *Pool[T]) Put(x *T) {
 		} else {
 			_, st = opPoolPushCPU(f.tops, f.entriesPtr, f.limit, f.span, f.capacity, unsafe.Pointer(x), writeBarrierFlag)
 		}
-		if st != statusOK && !f.put(x, st) {
-			s.putSlow(x)
+		if st != statusOK {
+			s.putMissed(x, st)
 		}
 		return
 	}
@@ -272,9 +269,16 @@ func (s *poolState[T]) get() *T {
 		if st == statusOK {
 			return x
 		}
-		if x := s.fast.get(st); x != nil {
-			return x
-		}
+		return s.getMissed(st)
+	}
+	return s.getSlow()
+}
+
+// getMissed finishes a get whose PoolPop returned st (not statusOK): a retry
+// after registering the thread, then the per-P and shared levels.
+func (s *poolState[T]) getMissed(st int) *T {
+	if x := s.fast.get(st); x != nil {
+		return x
 	}
 	return s.getSlow()
 }
@@ -283,12 +287,19 @@ func (s *poolState[T]) get() *T {
 // (false: dropped): what Put does (Put has the first step inline).
 func (s *poolState[T]) put(x *T) bool {
 	if s.fast.tops != nil {
-		st := s.fast.push(x)
-		if st == statusOK || s.fast.put(x, st) {
-			return true
+		if st := s.fast.push(x); st != statusOK {
+			return s.putMissed(x, st)
 		}
+		return true
 	}
 	return s.putSlow(x)
+}
+
+// putMissed finishes a put whose PoolPush returned st (not statusOK): a
+// retry after registering the thread, then the per-P and shared levels.
+// It reports whether a level kept x.
+func (s *poolState[T]) putMissed(x *T, st int) bool {
+	return s.fast.put(x, st) || s.putSlow(x)
 }
 
 // getSlow takes an object from this P's cache or the shared level, or

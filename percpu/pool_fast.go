@@ -66,7 +66,7 @@ type poolFast[T any] struct {
 
 const (
 	poolLine      = 64 // bytes: a cache line
-	poolTopsShift = 6  // log2 of the distance between count words (gen/ops)
+	poolTopsShift = 6  // log2 of the distance between count words: gen/ops.PoolTopsShift (checked by a test)
 )
 
 // init allocates the caches of slots CPUs, perCPU objects each, and

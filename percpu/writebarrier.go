@@ -21,8 +21,3 @@ var runtimeWriteBarrier struct {
 // the runtime flips it with the world stopped and an assembly function has
 // no safe point.
 var writeBarrierFlag = unsafe.Pointer(&runtimeWriteBarrier)
-
-// writeBarrierOn reports whether the write barrier is on now (tests).
-func writeBarrierOn() bool {
-	return *(*uint32)(writeBarrierFlag) != 0
-}

@@ -10,6 +10,11 @@ import (
 	"unsafe"
 )
 
+// writeBarrierOn reports whether the write barrier is on now.
+func writeBarrierOn() bool {
+	return *(*uint32)(writeBarrierFlag) != 0
+}
+
 // TestWriteBarrierFlag proves that writeBarrierFlag is the runtime's flag:
 // it reads 0 with no collection running and non-zero while one marks.
 func TestWriteBarrierFlag(t *testing.T) {

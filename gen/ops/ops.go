@@ -144,13 +144,13 @@ from src to slot + dstOff (speculative) and then stores newv at the slot
 // entries + idx*span, n of them from the bottom up, in a []*T the collector
 // scans. Pointers above n are stale references of objects handed out.
 
-// poolTopsShift: a slot's count word is 1<<poolTopsShift bytes after the
+// PoolTopsShift: a slot's count word is 1<<PoolTopsShift bytes after the
 // previous one (a cache line each).
-const poolTopsShift = 6
+const PoolTopsShift = 6
 
 // poolSlot emits the address of this CPU's count word and of its entries.
 func poolSlot(b *Builder, tops, entries, span int) (count, region Value) {
-	count = b.Add(b.Arg(tops), V(b.ALU(Shl, b.Idx(), Imm(poolTopsShift))))
+	count = b.Add(b.Arg(tops), V(b.ALU(Shl, b.Idx(), Imm(PoolTopsShift))))
 	region = b.Add(b.Arg(entries), V(b.Mul(b.Idx(), V(b.Arg(span)))))
 	return count, region
 }
