@@ -187,28 +187,84 @@ func TestOpLoadCbneStore(t *testing.T) {
 	})
 }
 
+// publishedLog models how the speculative-store ops are meant to be used
+// (their contract in gen/ops): each slot is a count word followed by a ring
+// of logRecords records; a section writes record number count (the one just
+// above the published count, which no reader trusts) and commits count+1.
+// An aborted section may leave its speculative bytes in that record, and its
+// retry may run on another CPU: readers never look at it until a commit
+// publishes it. Record k always receives the value k+1 in every word, so a
+// later section that publishes it writes the same bytes again.
+type publishedLog struct {
+	recSize uintptr // bytes per record
+	stride  uintptr // bytes per slot: the count word and the ring, in whole cache lines
+	mem     []uint64
+}
+
+const logRecords = 8
+
+func newPublishedLog(limit, recSize uintptr) *publishedLog {
+	stride := (8 + logRecords*recSize + opStride - 1) / opStride * opStride
+	return &publishedLog{recSize: recSize, stride: stride, mem: make([]uint64, limit*stride/8)}
+}
+
+func (l *publishedLog) base() unsafe.Pointer { return unsafe.Pointer(&l.mem[0]) }
+
+// count returns slot idx's published count.
+func (l *publishedLog) count(idx uintptr) uint64 {
+	return atomic.LoadUint64(&l.mem[idx*l.stride/8])
+}
+
+// recordOff is the offset of record k within its slot.
+func (l *publishedLog) recordOff(k uintptr) uintptr { return 8 + k%logRecords*l.recSize }
+
+// check verifies every published record still in the ring (the last
+// logRecords-1: the ring position after them is where the next section
+// writes speculatively) and returns the sum of the counts.
+func (l *publishedLog) check(t *testing.T, limit uintptr) int64 {
+	t.Helper()
+	var sum int64
+	for i := range limit {
+		c := uintptr(l.count(i))
+		sum += int64(c)
+		for k := c - min(c, logRecords-1); k < c; k++ {
+			off := (i*l.stride + l.recordOff(k)) / 8
+			rec := l.mem[off : off+l.recSize/8]
+			for _, x := range rec {
+				if x != uint64(k+1) {
+					t.Errorf("slot %d (count %d): published record %d = %v, want every word %d", i, c, k, rec, k+1)
+					break
+				}
+			}
+		}
+	}
+	return sum
+}
+
 func TestOpLoadCbneStoreStore(t *testing.T) {
 	forVariants(t, "LoadCbneStoreStore", func(t *testing.T, mmcid, fb bool, fns []string) {
 		limit := opLimit()
-		base, slots := words(limit)
+		log := newPublishedLog(limit, 8)
+		base, stride := log.base(), log.stride
 		var total atomic.Int64
 		opStress(t, fns, fb, func(w int, rng *rand.Rand) {
 			var n int64
 			guess := uintptr(w) % limit
 			for range 100 {
-				expect := uintptr(casWord(slots, guess))
+				expect := uintptr(log.count(guess))
+				off := log.recordOff(expect)
 				var idx uintptr
 				st := opDo(limit, fb, func() int {
 					var st int
 					if mmcid {
-						idx, st = opLoadCbneStoreStoreMMCID(base, opStride, limit, expect, 8, expect+1, expect+1)
+						idx, st = opLoadCbneStoreStoreMMCID(base, stride, limit, expect, off, expect+1, expect+1)
 					} else {
-						idx, st = opLoadCbneStoreStoreCPU(base, opStride, limit, expect, 8, expect+1, expect+1)
+						idx, st = opLoadCbneStoreStoreCPU(base, stride, limit, expect, off, expect+1, expect+1)
 					}
 					return st
 				}, func(shard uintptr) int {
 					var st int
-					idx, st = fallbackLoadCbneStoreStore(shard, base, opStride, limit, expect, 8, expect+1, expect+1)
+					idx, st = fallbackLoadCbneStoreStore(shard, base, stride, limit, expect, off, expect+1, expect+1)
 					return st
 				})
 				if st == statusOK {
@@ -221,16 +277,8 @@ func TestOpLoadCbneStoreStore(t *testing.T) {
 			}
 			total.Add(n)
 		})
-		var got int64
-		for i := range limit {
-			v, v2 := slots[i*opStride/8], slots[i*opStride/8+1]
-			got += int64(v)
-			if v2 != v {
-				t.Errorf("slot %d: second word %d, want %d (the committed value)", i, v2, v)
-			}
-		}
-		if got != total.Load() || total.Load() == 0 {
-			t.Errorf("slots sum to %d, want %d (> 0)", got, total.Load())
+		if got := log.check(t, limit); got != total.Load() || total.Load() == 0 {
+			t.Errorf("counts sum to %d, want %d (> 0)", got, total.Load())
 		}
 	})
 }
@@ -238,7 +286,8 @@ func TestOpLoadCbneStoreStore(t *testing.T) {
 func TestOpLoadCbneMemcpyStore(t *testing.T) {
 	forVariants(t, "LoadCbneMemcpyStore", func(t *testing.T, mmcid, fb bool, fns []string) {
 		limit := opLimit()
-		base, slots := words(limit)
+		log := newPublishedLog(limit, 32)
+		base, stride := log.base(), log.stride
 		var total atomic.Int64
 		var srcs [64][4]uint64
 		opStress(t, fns, fb, func(w int, rng *rand.Rand) {
@@ -246,23 +295,23 @@ func TestOpLoadCbneMemcpyStore(t *testing.T) {
 			guess := uintptr(w) % limit
 			src := &srcs[w%len(srcs)] // workers w and w+64 never run at once here
 			for range 100 {
-				expect := uintptr(casWord(slots, guess))
+				expect := uintptr(log.count(guess))
 				for i := range src {
 					src[i] = uint64(expect + 1)
 				}
-				sp := unsafe.Pointer(src)
+				sp, off := unsafe.Pointer(src), log.recordOff(expect)
 				var idx uintptr
 				st := opDo(limit, fb, func() int {
 					var st int
 					if mmcid {
-						idx, st = opLoadCbneMemcpyStoreMMCID(base, opStride, limit, expect, 8, sp, 32, expect+1)
+						idx, st = opLoadCbneMemcpyStoreMMCID(base, stride, limit, expect, off, sp, 32, expect+1)
 					} else {
-						idx, st = opLoadCbneMemcpyStoreCPU(base, opStride, limit, expect, 8, sp, 32, expect+1)
+						idx, st = opLoadCbneMemcpyStoreCPU(base, stride, limit, expect, off, sp, 32, expect+1)
 					}
 					return st
 				}, func(shard uintptr) int {
 					var st int
-					idx, st = fallbackLoadCbneMemcpyStore(shard, base, opStride, limit, expect, 8, sp, 32, expect+1)
+					idx, st = fallbackLoadCbneMemcpyStore(shard, base, stride, limit, expect, off, sp, 32, expect+1)
 					return st
 				})
 				if st == statusOK {
@@ -275,18 +324,7 @@ func TestOpLoadCbneMemcpyStore(t *testing.T) {
 			}
 			total.Add(n)
 		})
-		var got int64
-		for i := range limit {
-			s := slots[i*opStride/8 : i*opStride/8+5]
-			got += int64(s[0])
-			for _, x := range s[1:] {
-				if x != s[0] {
-					t.Errorf("slot %d: record %v, want every word = count %d", i, s[1:], s[0])
-					break
-				}
-			}
-		}
-		if got != total.Load() || total.Load() == 0 {
+		if got := log.check(t, limit); got != total.Load() || total.Load() == 0 {
 			t.Errorf("counts sum to %d, want %d (> 0)", got, total.Load())
 		}
 	})

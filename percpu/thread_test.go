@@ -80,37 +80,49 @@ func TestPinReadsCPU(t *testing.T) {
 // TestThreadReusedByAnotherGoroutine: a goroutine registers, unlocks, and a
 // later goroutine on the same thread must find the registration (registering
 // a new area there would fail with EINVAL: the bug of an earlier attempt).
+//
+// The reuse is made to happen: with GOMAXPROCS(1), goroutine A pins and
+// unpins on its thread, starts B (which goes to A's P's runnext slot) and
+// parks on a channel, so A's thread runs B next. B checks by tid that it runs
+// on A's thread and retries (a bounded number of times) only if the runtime
+// moved it anyway; the test fails if it never did.
 func TestThreadReusedByAnotherGoroutine(t *testing.T) {
 	skipIfNone(t)
-	tids := make(map[int]int)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := 0; i < 200; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			th := Pin()
-			defer th.Unpin()
-			if th.Err() != nil {
-				t.Error(th.Err())
-				return
-			}
-			mu.Lock()
-			tids[th.st.tid]++
-			mu.Unlock()
-			runtime.Gosched()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	type pinned struct {
+		tid  int
+		area *rseqabi.Area
+		err  error
+	}
+	pin := func() pinned {
+		th := Pin()
+		defer th.Unpin()
+		return pinned{gettid(), th.Area(), th.Err()}
+	}
+	const attempts = 100
+	for i := range attempts {
+		res := make(chan [2]pinned)
+		go func() { // A
+			a := pin()
+			got := make(chan pinned)
+			go func() { got <- pin() }() // B
+			res <- [2]pinned{a, <-got}
 		}()
-	}
-	wg.Wait()
-	reused := 0
-	for _, n := range tids {
-		if n > 1 {
-			reused++
+		r := <-res
+		a, b := r[0], r[1]
+		if a.err != nil || b.err != nil {
+			t.Fatalf("Pin: %v / %v", a.err, b.err)
 		}
+		if a.tid != b.tid {
+			continue // B ran elsewhere: try again
+		}
+		if a.area == nil || a.area != b.area {
+			t.Errorf("thread %d: second goroutine uses area %p, first used %p", a.tid, b.area, a.area)
+		}
+		t.Logf("goroutines A and B both ran on thread %d (attempt %d)", a.tid, i+1)
+		return
 	}
-	if reused == 0 {
-		t.Errorf("no thread ran two goroutines (%d threads): the test did not exercise reuse", len(tids))
-	}
+	t.Fatalf("in %d attempts B never ran on A's thread: the reuse was not exercised", attempts)
 }
 
 func TestReleaseAndReregister(t *testing.T) {

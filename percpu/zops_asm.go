@@ -116,6 +116,11 @@ func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit ui
 // opLoadCbneStoreStoreCPU compares the word at base + idx*stride with expect; if equal, stores newv2 at
 // slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
 // if the word differs from expect (nothing stored).
+// Contract: the store to slot + off2 is speculative. A section aborted between it
+// and the commit leaves newv2 there although the slot word still holds expect,
+// and its retry may run on another CPU. Only the commit publishes: slot + off2
+// must be memory no reader trusts until the slot word says so (for example the
+// record just above a published count, as the kernel's rseq selftests do).
 // The slot index is the calling thread's cpu_id, read inside the critical section;
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
@@ -127,6 +132,11 @@ func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr,
 // opLoadCbneStoreStoreMMCID compares the word at base + idx*stride with expect; if equal, stores newv2 at
 // slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
 // if the word differs from expect (nothing stored).
+// Contract: the store to slot + off2 is speculative. A section aborted between it
+// and the commit leaves newv2 there although the slot word still holds expect,
+// and its retry may run on another CPU. Only the commit publishes: slot + off2
+// must be memory no reader trusts until the slot word says so (for example the
+// record just above a published count, as the kernel's rseq selftests do).
 // The slot index is the calling thread's mm_cid, read inside the critical section;
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
@@ -141,6 +151,12 @@ func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintpt
 // opLoadCbneMemcpyStoreCPU compares the word at base + idx*stride with expect; if equal, copies n bytes
 // from src to slot + dstOff (speculative) and then stores newv at the slot
 // (commit). Fails with 1 if the word differs from expect (nothing copied).
+// Contract: the copy is speculative. A section aborted after copying some or all
+// of the bytes and before the commit leaves them at slot + dstOff although the
+// slot word still holds expect, and its retry may run on another CPU. Only the
+// commit publishes: the destination must be memory no reader trusts until the
+// slot word says so (for example the record just above a published count, as
+// the kernel's rseq selftests' buffer tests do).
 // The slot index is the calling thread's cpu_id, read inside the critical section;
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
@@ -152,6 +168,12 @@ func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr
 // opLoadCbneMemcpyStoreMMCID compares the word at base + idx*stride with expect; if equal, copies n bytes
 // from src to slot + dstOff (speculative) and then stores newv at the slot
 // (commit). Fails with 1 if the word differs from expect (nothing copied).
+// Contract: the copy is speculative. A section aborted after copying some or all
+// of the bytes and before the commit leaves them at slot + dstOff although the
+// slot word still holds expect, and its retry may run on another CPU. Only the
+// commit publishes: the destination must be memory no reader trusts until the
+// slot word says so (for example the record just above a published count, as
+// the kernel's rseq selftests' buffer tests do).
 // The slot index is the calling thread's mm_cid, read inside the critical section;
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.

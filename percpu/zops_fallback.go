@@ -107,6 +107,11 @@ func fallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride u
 // shard. The op compares the word at base + idx*stride with expect; if equal, stores newv2 at
 // slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
 // if the word differs from expect (nothing stored).
+// Contract: the store to slot + off2 is speculative. A section aborted between it
+// and the commit leaves newv2 there although the slot word still holds expect,
+// and its retry may run on another CPU. Only the commit publishes: slot + off2
+// must be memory no reader trusts until the slot word says so (for example the
+// record just above a published count, as the kernel's rseq selftests do).
 func fallbackLoadCbneStoreStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int) {
 	if shard >= limit {
 		return shard, statusIndexRange
@@ -136,6 +141,12 @@ func fallbackLoadCbneStoreStore(shard uintptr, base unsafe.Pointer, stride uintp
 // shard. The op compares the word at base + idx*stride with expect; if equal, copies n bytes
 // from src to slot + dstOff (speculative) and then stores newv at the slot
 // (commit). Fails with 1 if the word differs from expect (nothing copied).
+// Contract: the copy is speculative. A section aborted after copying some or all
+// of the bytes and before the commit leaves them at slot + dstOff although the
+// slot word still holds expect, and its retry may run on another CPU. Only the
+// commit publishes: the destination must be memory no reader trusts until the
+// slot word says so (for example the record just above a published count, as
+// the kernel's rseq selftests' buffer tests do).
 func fallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int) {
 	if shard >= limit {
 		return shard, statusIndexRange

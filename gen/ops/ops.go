@@ -107,7 +107,12 @@ p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
 func LoadCbneStoreStore() *Builder {
 	b := New("LoadCbneStoreStore", `compares the word at base + idx*stride with expect; if equal, stores newv2 at
 slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
-if the word differs from expect (nothing stored).`)
+if the word differs from expect (nothing stored).
+Contract: the store to slot + off2 is speculative. A section aborted between it
+and the commit leaves newv2 there although the slot word still holds expect,
+and its retry may run on another CPU. Only the commit publishes: slot + off2
+must be memory no reader trusts until the slot word says so (for example the
+record just above a published count, as the kernel's rseq selftests do).`)
 	base, stride := b.Param("base", Ptr), b.Param("stride", Word)
 	b.Param("limit", Word)
 	expect, off2, newv2, newv := b.Param("expect", Word), b.Param("off2", Word), b.Param("newv2", Word), b.Param("newv", Word)
@@ -125,7 +130,13 @@ if the word differs from expect (nothing stored).`)
 func LoadCbneMemcpyStore() *Builder {
 	b := New("LoadCbneMemcpyStore", `compares the word at base + idx*stride with expect; if equal, copies n bytes
 from src to slot + dstOff (speculative) and then stores newv at the slot
-(commit). Fails with 1 if the word differs from expect (nothing copied).`)
+(commit). Fails with 1 if the word differs from expect (nothing copied).
+Contract: the copy is speculative. A section aborted after copying some or all
+of the bytes and before the commit leaves them at slot + dstOff although the
+slot word still holds expect, and its retry may run on another CPU. Only the
+commit publishes: the destination must be memory no reader trusts until the
+slot word says so (for example the record just above a published count, as
+the kernel's rseq selftests' buffer tests do).`)
 	base, stride := b.Param("base", Ptr), b.Param("stride", Word)
 	b.Param("limit", Word)
 	expect, dstOff, src, n, newv := b.Param("expect", Word), b.Param("dstOff", Word), b.Param("src", Ptr), b.Param("n", Word), b.Param("newv", Word)
