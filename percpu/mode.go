@@ -62,9 +62,6 @@ var (
 // (stack, stackguard0, stackguard1, _panic, _defer, m). Checked at init.
 const gMOffset = 48
 
-// selfRecordOwnerOffset is where a self-mode record keeps its owning M.
-const selfRecordOwnerOffset = 32
-
 // process is what initialisation decided.
 type process struct {
 	mode     Mode
@@ -112,6 +109,7 @@ func decide(info libc.Info) process {
 	none := func(format string, args ...any) process {
 		p.mode, p.reason, p.fastPath = ModeNone, fmt.Sprintf(format, args...), false
 		threadAreaOffset, threadOwnerOffset = 0, 0
+		owner = nil
 		return p
 	}
 	if !haveAsm {
@@ -120,36 +118,18 @@ func decide(info libc.Info) process {
 	switch {
 	case info.GlibcRegisters():
 		p.mode = ModeLibc
-		threadAreaOffset = uintptr(info.RseqOffset)
-		if readThreadWord() != libc.ThreadPointer() {
-			return none("self-check: thread word %#x is not glibc's thread pointer %#x", readThreadWord(), libc.ThreadPointer())
-		}
-		if a := (*rseqabi.Area)(currentArea()); a == nil || int32(a.CPUID) < 0 {
-			return none("glibc reports __rseq_size %d but this thread's area is not registered", info.RseqSize)
-		}
 	case info.Cgo:
 		p.mode = ModeShared
-		tp := libc.ThreadPointer()
-		if readThreadWord() != tp {
-			return none("self-check: thread word %#x is not the thread pointer %#x", readThreadWord(), tp)
-		}
-		threadAreaOffset = uintptr(libc.LegacyArea()) - tp
-		if uintptr(libc.LegacyArea())%rseqabi.AreaAlign != 0 {
-			return none("__rseq_abi at %p is not %d-byte aligned", libc.LegacyArea(), rseqabi.AreaAlign)
-		}
 	default:
 		p.mode = ModeSelf
-		if err := selfCheckSelfMode(); err != nil {
-			return none("self-check: %v", err)
-		}
-		if runtime.GOARCH == "arm64" {
-			threadOwnerOffset = selfRecordOwnerOffset
-		}
+	}
+	owner = ownershipFor(p.mode)
+	if err := owner.setup(&p); err != nil {
+		return none("%v", err)
 	}
 	proc = p // registerThread reads proc
-	if _, err := registerThread(); err != nil {
-		forgetProbe()
-		return none("registration of the first thread failed: %v", err)
+	if err := probeRegistration(); err != nil {
+		return none("%v", err)
 	}
 	// Registration works; the per-CPU operations also need their
 	// descriptors found and validated. If they are not, threads can still
@@ -162,29 +142,34 @@ func decide(info libc.Info) process {
 	return p
 }
 
-// selfCheckSelfMode checks the runtime internals ModeSelf relies on, so that
-// a Go release that changed them disables the fast path instead of
-// corrupting memory.
-func selfCheckSelfMode() error {
-	g := getg()
-	if g == nil {
-		return errors.New("cannot read g")
+// probeRegistration registers the main thread. If its registration belongs
+// to someone else (ld.so registers the main thread of a PIE binary built
+// without cgo; a C library may have registered it with another signature),
+// the main thread stays stray and a fresh thread is probed instead: the
+// mode is usable if that one registers.
+func probeRegistration() error {
+	_, err := registerThread()
+	if err == nil {
+		return nil
 	}
-	if runtime.GOARCH == "amd64" && readThreadWordMinus8() != uintptr(g) {
-		return fmt.Errorf("FS:-8 = %#x, want g = %p: FS is not &m.tls[1]", readThreadWordMinus8(), g)
+	if ownedElsewhere(err) {
+		errc := make(chan error)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+			_, err := registerThread()
+			if err == nil {
+				err = Release()
+			}
+			errc <- err
+		}()
+		ferr := <-errc
+		if ferr == nil {
+			return nil // the main thread stays stray
+		}
+		err = fmt.Errorf("%w; on a new thread too: %v", err, ferr)
 	}
-	m := currentM()
-	if m == nil {
-		return errors.New("g.m is nil")
-	}
-	g0 := *(*unsafe.Pointer)(m) // m.g0 is m's first field
-	if g0 == nil || g0 == g || *(*unsafe.Pointer)(unsafe.Add(g0, gMOffset)) != m {
-		return fmt.Errorf("g.m at offset %d does not lead back through m.g0 (g %p m %p g0 %p)", gMOffset, g, m, g0)
-	}
-	if w := readThreadWord(); w != 0 {
-		return fmt.Errorf("thread word is %#x before any registration: something else uses it", w)
-	}
-	return nil
+	forgetProbe()
+	return fmt.Errorf("registration of the first thread failed: %w", err)
 }
 
 // currentM returns the calling goroutine's M (g.m).
@@ -196,15 +181,15 @@ func currentM() unsafe.Pointer {
 	return *(*unsafe.Pointer)(unsafe.Add(g, gMOffset))
 }
 
-// forgetProbe undoes what a failed probe registration left behind, so that
+// forgetProbe undoes what a failed probe left on the main thread, so that
 // the process is cleanly in ModeNone.
 func forgetProbe() {
 	threads.Lock()
 	defer threads.Unlock()
-	for _, st := range threads.byTID {
-		forgetLocked(st)
+	if st := threads.byTID[gettid()]; st != nil {
+		releaseLocked(st)
 	}
-	if proc.mode == ModeSelf {
-		writeThreadWord(nil)
+	for _, st := range threads.byTID {
+		dropLocked(st)
 	}
 }

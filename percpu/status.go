@@ -28,15 +28,28 @@ type ProcessStatus struct {
 	// FenceErr is nil when rseq fences (membarrier) are available; Counter
 	// then resets without stopping writers.
 	FenceErr error
-	// Threads is the number of threads the library has registered or
-	// found stray.
-	Threads int
+	// Threads is the number of live threads the library has registered or
+	// found stray; StrayThreads counts the stray ones among them: threads
+	// whose registration belongs to someone the library cannot share it
+	// with (another signature, area or length; ld.so's registration of a
+	// PIE binary's main thread) or failed. They use the fallbacks.
+	Threads      int
+	StrayThreads int
 }
 
 // Status reports how this process uses rseq.
 func Status() ProcessStatus {
 	threads.Lock()
-	n := len(threads.byTID)
+	n, stray := 0, 0
+	if owner != nil {
+		reclaimDeadLocked()
+		n = len(threads.byTID)
+		for _, st := range threads.byTID {
+			if st.err != nil {
+				stray++
+			}
+		}
+	}
 	threads.Unlock()
 	idx := "cpu_id"
 	if proc.useMMCID {
@@ -45,7 +58,7 @@ func Status() ProcessStatus {
 	return ProcessStatus{
 		Mode: proc.mode, FastPath: proc.fastPath, Reason: proc.reason,
 		Features: proc.features, Libc: proc.libc, Slots: proc.slots, Index: idx,
-		FenceErr: proc.fenceErr, Threads: n,
+		FenceErr: proc.fenceErr, Threads: n, StrayThreads: stray,
 	}
 }
 
@@ -76,17 +89,28 @@ type ThreadInfo struct {
 	Err        error // why registration failed (a "stray" thread)
 }
 
-// Threads lists the threads the library has registered or found stray,
-// ordered by thread id. Threads that exited are dropped lazily.
+// Threads lists the live threads the library has registered or found
+// stray, ordered by thread id. States of threads that exited are dropped
+// here; their areas (in cgo modes: in TLS that glibc may have unmapped) are
+// never read.
 func Threads() []ThreadInfo {
 	threads.Lock()
 	defer threads.Unlock()
 	out := make([]ThreadInfo, 0, len(threads.byTID))
 	for _, st := range threads.byTID {
+		if owner.exited(st) {
+			dropLocked(st)
+			continue
+		}
 		ti := ThreadInfo{TID: st.tid, Mode: proc.mode, Registered: st.err == nil && st.area != nil,
 			Pins: st.pins, Persistent: st.persistent, CPU: -1, Err: st.err}
 		if ti.Registered {
-			ti.CPU = int(int32(loadUint32(&st.area.CPUID)))
+			cpu, ok := owner.loadCPU(st)
+			if !ok { // exited just now
+				dropLocked(st)
+				continue
+			}
+			ti.CPU = int(cpu)
 		}
 		out = append(out, ti)
 	}

@@ -2,15 +2,10 @@ package percpu
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
-	"syscall"
-	"unsafe"
 
 	"github.com/gorseq/rseq/rseqabi"
-	"github.com/gorseq/rseq/rseqabi/libc"
 )
 
 // Errors of thread registration.
@@ -22,182 +17,6 @@ var (
 	ErrPinned = errors.New("percpu: thread is pinned; registration released at the last Unpin")
 )
 
-// threadState is the library's bookkeeping for one OS thread that has run
-// the slow path. It lives in threads.byTID until the thread is released or
-// found dead.
-type threadState struct {
-	tid  int
-	area *rseqabi.Area // the thread's area (nil if registration failed)
-	// rec is the self-mode record (area at +0, owner M at +32), or nil.
-	rec unsafe.Pointer
-	// owner keeps the M that owns rec reachable, so that its address is
-	// never reused by another M while a thread that inherited the thread
-	// word (arm64) could compare against it.
-	owner      unsafe.Pointer
-	pins       int   // active Pins on this thread
-	persistent bool  // the library's own reference (held from first registration until Release)
-	err        error // why registration failed on this thread ("stray" thread), or nil
-}
-
-// refs is the number of references the library holds on the registration.
-func (st *threadState) refs() int {
-	n := st.pins
-	if st.persistent {
-		n++
-	}
-	return n
-}
-
-// current reports whether st still describes the calling thread (a dead
-// thread's id may be reused by a new thread).
-func (st *threadState) current() bool {
-	switch proc.mode {
-	case ModeSelf:
-		if st.rec == nil {
-			return st.err != nil
-		}
-		return haveAsm && currentArea() == st.rec
-	case ModeShared:
-		return st.area == (*rseqabi.Area)(libc.LegacyArea()) && (st.err != nil || libc.LegacyRefcount() > 0)
-	case ModeLibc:
-		return st.area == (*rseqabi.Area)(currentArea())
-	}
-	return true
-}
-
-var threads struct {
-	sync.Mutex
-	byTID    map[int]*threadState
-	nextScan int              // reclaim dead threads' states when byTID reaches this size
-	free     []unsafe.Pointer // self-mode records ready for reuse
-	chunks   [][]byte         // self-mode record memory (never unmapped)
-}
-
-// registerThread makes sure the calling thread has a usable area, registering
-// one according to the process mode. The caller must hold the goroutine on
-// its thread (runtime.LockOSThread). A thread whose registration failed is
-// remembered as stray: the error is returned again without a new syscall.
-func registerThread() (*threadState, error) {
-	tid := gettid()
-	threads.Lock()
-	defer threads.Unlock()
-	if threads.byTID == nil {
-		threads.byTID = make(map[int]*threadState)
-		threads.nextScan = 64
-	}
-	if st := threads.byTID[tid]; st != nil {
-		if st.current() {
-			return st, st.err
-		}
-		forgetLocked(st) // a dead thread's state under a reused id
-	}
-	if proc.mode == ModeNone {
-		return nil, fmt.Errorf("%w: %s", ErrUnavailable, proc.reason)
-	}
-	st := &threadState{tid: tid}
-	switch proc.mode {
-	case ModeLibc:
-		st.area = (*rseqabi.Area)(currentArea())
-		if st.area == nil || int32(st.area.CPUID) < 0 {
-			st.err = fmt.Errorf("percpu: glibc did not register rseq on thread %d", tid)
-		}
-	case ModeShared:
-		st.area = (*rseqabi.Area)(libc.LegacyArea())
-		if err := libc.LegacyRegister(proc.regLen, rseqabi.Signature); err != nil {
-			var errno syscall.Errno
-			if errors.As(err, &errno) {
-				err = &rseqabi.Error{Op: "register", Errno: errno}
-			}
-			st.err = fmt.Errorf("percpu: legacy rseq registration of thread %d: %w", tid, err)
-		} else {
-			st.persistent = true
-		}
-	case ModeSelf:
-		st.err = registerSelfLocked(st)
-	}
-	if len(threads.byTID) >= threads.nextScan {
-		reclaimDeadLocked()
-	}
-	threads.byTID[tid] = st
-	return st, st.err
-}
-
-// registerSelfLocked registers a fresh record for the calling thread and
-// publishes it in the thread word.
-func registerSelfLocked(st *threadState) error {
-	rec := allocRecordLocked()
-	area := (*rseqabi.Area)(rec)
-	if err := rseqabi.Register(rec, proc.regLen, rseqabi.Signature); err != nil {
-		// A stray thread: publish the record anyway, marked failed, so the
-		// ops' prologue sends this thread to its fallback without a syscall.
-		area.CPUID = rseqabi.CPUIDRegistrationFailed
-		err = fmt.Errorf("percpu: rseq registration of thread %d: %w", st.tid, err)
-		st.err = err
-	} else {
-		st.area = area
-		st.persistent = true
-	}
-	st.rec = rec
-	st.owner = currentM()
-	*(*unsafe.Pointer)(unsafe.Add(rec, selfRecordOwnerOffset)) = st.owner
-	writeThreadWord(rec)
-	return st.err
-}
-
-// recordSize is one self-mode record: a 32-byte area and the owner word on a
-// cache line of their own (two areas on one line halved throughput).
-const recordSize = 64
-
-func allocRecordLocked() unsafe.Pointer {
-	if len(threads.free) == 0 {
-		reclaimDeadLocked()
-	}
-	if len(threads.free) == 0 {
-		const chunk = 64 << 10
-		mem, err := mmapAnon(chunk)
-		if err != nil {
-			panic(fmt.Sprintf("percpu: mmap for rseq areas: %v", err))
-		}
-		threads.chunks = append(threads.chunks, mem)
-		for off := chunk - recordSize; off >= 0; off -= recordSize {
-			threads.free = append(threads.free, unsafe.Pointer(&mem[off]))
-		}
-	}
-	rec := threads.free[len(threads.free)-1]
-	threads.free = threads.free[:len(threads.free)-1]
-	clear(unsafe.Slice((*byte)(rec), recordSize))
-	(*rseqabi.Area)(rec).CPUID = rseqabi.CPUIDUninitialized
-	return rec
-}
-
-// freeRecordLocked returns rec for reuse. Its thread is dead or has
-// unregistered it, so the kernel no longer writes it; clearing the owner
-// keeps threads that inherited the address (arm64) away from it.
-func freeRecordLocked(rec unsafe.Pointer) {
-	*(*unsafe.Pointer)(unsafe.Add(rec, selfRecordOwnerOffset)) = nil
-	(*rseqabi.Area)(rec).CPUID = rseqabi.CPUIDUninitialized
-	threads.free = append(threads.free, rec)
-}
-
-func forgetLocked(st *threadState) {
-	delete(threads.byTID, st.tid)
-	if st.rec != nil {
-		freeRecordLocked(st.rec)
-		st.rec = nil
-	}
-}
-
-// reclaimDeadLocked forgets the states of threads that have exited (a
-// goroutine that exits while locked takes its thread with it).
-func reclaimDeadLocked() {
-	for tid, st := range threads.byTID {
-		if threadExited(tid) {
-			forgetLocked(st)
-		}
-	}
-	threads.nextScan = max(64, 2*len(threads.byTID))
-}
-
 // slowPath runs when a generated op returned statusUnregistered. It
 // registers the calling thread if it can and reports whether the op is worth
 // retrying; false sends the caller to its fallback.
@@ -205,8 +24,8 @@ func slowPath() bool {
 	if !proc.fastPath {
 		return false
 	}
-	if a := (*rseqabi.Area)(currentArea()); a != nil && a.CPUID == rseqabi.CPUIDRegistrationFailed {
-		return false // known stray thread: no syscall
+	if owner.knownStray() {
+		return false // no system call, no lock
 	}
 	return registerThisThread()
 }
@@ -250,7 +69,7 @@ func (t Thread) Unpin() {
 		threads.Lock()
 		t.st.pins--
 		if t.st.refs() == 0 && t.st.err == nil {
-			unregisterLocked(t.st)
+			releaseLocked(t.st)
 		}
 		threads.Unlock()
 	}
@@ -311,39 +130,20 @@ func Release() error {
 	threads.Lock()
 	defer threads.Unlock()
 	st := threads.byTID[tid]
-	if st == nil || !st.current() || !st.persistent {
+	if st == nil || !owner.current(st) {
+		return nil
+	}
+	if st.err != nil && st.pins == 0 {
+		return releaseLocked(st) // stray: a later op checks the thread again
+	}
+	if !st.persistent {
 		return nil
 	}
 	st.persistent = false
 	if st.pins > 0 {
 		return ErrPinned
 	}
-	return unregisterLocked(st)
-}
-
-// unregisterLocked undoes the registration of st, which has no references
-// left. It runs on st's own thread.
-func unregisterLocked(st *threadState) error {
-	delete(threads.byTID, st.tid)
-	if st.err != nil {
-		if st.rec != nil {
-			writeThreadWord(nil)
-			freeRecordLocked(st.rec)
-		}
-		return nil
-	}
-	switch proc.mode {
-	case ModeShared:
-		return libc.LegacyUnregister(proc.regLen, rseqabi.Signature)
-	case ModeSelf:
-		writeThreadWord(nil)
-		err := rseqabi.Unregister(st.rec, proc.regLen, rseqabi.Signature)
-		if err == nil {
-			freeRecordLocked(st.rec)
-		}
-		return err
-	}
-	return nil
+	return releaseLocked(st)
 }
 
 func loadUint32(p *uint32) uint32 { return atomic.LoadUint32(p) }

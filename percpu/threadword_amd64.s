@@ -24,14 +24,40 @@ TEXT ·writeThreadWord(SB), NOSPLIT, $0-8
 
 // func currentArea() unsafe.Pointer
 // Returns the calling thread's area (thread word + threadAreaOffset), or nil
-// when the thread word is 0. Same lookup as the generated prologue.
+// when the thread word is 0 or (threadOwnerOffset != 0) the ownership word
+// is not > 0. Same lookup as the generated prologue.
 TEXT ·currentArea(SB), NOSPLIT, $0-8
 	BYTE $0x64; BYTE $0x48; BYTE $0x8b; BYTE $0x04; BYTE $0x25; LONG $0x00000000 // MOVQ FS:0, AX
 	TESTQ AX, AX
 	JZ none
+	MOVQ ·threadOwnerOffset(SB), CX
+	TESTQ CX, CX
+	JZ owned
+	CMPQ (AX)(CX*1), $0
+	JLE none
+owned:
 	ADDQ ·threadAreaOffset(SB), AX
-none:
 	MOVQ AX, ret+0(FP)
+	RET
+none:
+	MOVQ $0, ret+0(FP)
+	RET
+
+// func currentOwnerWord() uintptr
+// Returns the calling thread's ownership word (thread word +
+// threadOwnerOffset), or 0 when the thread word or threadOwnerOffset is 0.
+TEXT ·currentOwnerWord(SB), NOSPLIT, $0-8
+	BYTE $0x64; BYTE $0x48; BYTE $0x8b; BYTE $0x04; BYTE $0x25; LONG $0x00000000 // MOVQ FS:0, AX
+	TESTQ AX, AX
+	JZ zero
+	MOVQ ·threadOwnerOffset(SB), CX
+	TESTQ CX, CX
+	JZ zero
+	MOVQ (AX)(CX*1), AX
+	MOVQ AX, ret+0(FP)
+	RET
+zero:
+	MOVQ $0, ret+0(FP)
 	RET
 
 // func readThreadWordMinus8() uintptr

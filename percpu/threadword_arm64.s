@@ -42,6 +42,21 @@ none:
 	MOVD ZR, ret+0(FP)
 	RET
 
+// func currentOwnerWord() uintptr
+// Returns the calling thread's ownership word (thread word +
+// threadOwnerOffset), or 0 when the thread word or threadOwnerOffset is 0.
+TEXT ·currentOwnerWord(SB), NOSPLIT, $0-8
+	MRS TPIDR_EL0, R0
+	CBZ R0, zero
+	MOVD ·threadOwnerOffset(SB), R1
+	CBZ R1, zero
+	MOVD (R0)(R1), R0
+	MOVD R0, ret+0(FP)
+	RET
+zero:
+	MOVD ZR, ret+0(FP)
+	RET
+
 // func readThreadWordMinus8() uintptr
 // Not meaningful on arm64 (g lives in R28); returns g so the self-check that
 // compares the two passes.

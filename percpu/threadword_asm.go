@@ -18,6 +18,10 @@ func writeThreadWord(w unsafe.Pointer)
 // it, or nil.
 func currentArea() unsafe.Pointer
 
+// currentOwnerWord returns the calling thread's ownership word (at thread
+// word + threadOwnerOffset), or 0 where there is none.
+func currentOwnerWord() uintptr
+
 // readThreadWordMinus8 returns the word below the thread word (amd64: Go's g
 // slot in builds without cgo).
 func readThreadWordMinus8() uintptr

@@ -10,5 +10,6 @@ const haveAsm = false
 func readThreadWord() uintptr        { return 0 }
 func writeThreadWord(unsafe.Pointer) {}
 func currentArea() unsafe.Pointer    { return nil }
+func currentOwnerWord() uintptr      { return 0 }
 func readThreadWordMinus8() uintptr  { return 0 }
 func getg() unsafe.Pointer           { return nil }

@@ -6,7 +6,8 @@
 
 // func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -15,9 +16,16 @@ TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadCbneStoreCPU<>+0(SB), R14
@@ -74,7 +82,8 @@ unregistered:
 
 // func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -83,9 +92,16 @@ TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadCbneStoreMMCID<>+0(SB), R14
@@ -142,7 +158,8 @@ unregistered:
 
 // func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 TEXT ·opLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -151,9 +168,16 @@ TEXT ·opLoadAddStoreCPU(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadAddStoreCPU<>+0(SB), R14
@@ -202,7 +226,8 @@ unregistered:
 
 // func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -211,9 +236,16 @@ TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadAddStoreMMCID<>+0(SB), R14
@@ -262,7 +294,8 @@ unregistered:
 
 // func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
 TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -271,9 +304,16 @@ TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadCbeqStoreAddLoadStoreCPU<>+0(SB), R14
@@ -335,7 +375,8 @@ unregistered:
 
 // func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
 TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -344,9 +385,16 @@ TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadCbeqStoreAddLoadStoreMMCID<>+0(SB), R14
@@ -408,7 +456,8 @@ unregistered:
 
 // func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -417,9 +466,16 @@ TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadAddLoadLoadAddStoreCPU<>+0(SB), R14
@@ -467,7 +523,8 @@ unregistered:
 
 // func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -476,9 +533,16 @@ TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadAddLoadLoadAddStoreMMCID<>+0(SB), R14
@@ -526,7 +590,8 @@ unregistered:
 
 // func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneStoreStoreCPU(SB), NOSPLIT, $0-72
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -535,9 +600,16 @@ TEXT ·opLoadCbneStoreStoreCPU(SB), NOSPLIT, $0-72
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadCbneStoreStoreCPU<>+0(SB), R14
@@ -597,7 +669,8 @@ unregistered:
 
 // func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneStoreStoreMMCID(SB), NOSPLIT, $0-72
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -606,9 +679,16 @@ TEXT ·opLoadCbneStoreStoreMMCID(SB), NOSPLIT, $0-72
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadCbneStoreStoreMMCID<>+0(SB), R14
@@ -668,7 +748,8 @@ unregistered:
 
 // func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -677,9 +758,16 @@ TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadCbneMemcpyStoreCPU<>+0(SB), R14
@@ -751,7 +839,8 @@ unregistered:
 
 // func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -760,9 +849,16 @@ TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescLoadCbneMemcpyStoreMMCID<>+0(SB), R14
@@ -834,7 +930,8 @@ unregistered:
 
 // func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -843,9 +940,16 @@ TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescPoolPopCPU<>+0(SB), R14
@@ -913,7 +1017,8 @@ unregistered:
 
 // func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -922,9 +1027,16 @@ TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescPoolPopMMCID<>+0(SB), R14
@@ -992,7 +1104,8 @@ unregistered:
 
 // func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 TEXT ·opPoolPushCPU(SB), NOSPLIT, $0-72
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -1001,9 +1114,16 @@ TEXT ·opPoolPushCPU(SB), NOSPLIT, $0-72
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescPoolPushCPU<>+0(SB), R14
@@ -1077,7 +1197,8 @@ unregistered:
 
 // func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 TEXT ·opPoolPushMMCID(SB), NOSPLIT, $0-72
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0 or cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -1086,9 +1207,16 @@ TEXT ·opPoolPushMMCID(SB), NOSPLIT, $0-72
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	ADDQ  ·threadAreaOffset+0(SB), AX
-	CMPL  4(AX), $0x00
-	JLT   unregistered
+	MOVQ  ·threadOwnerOffset+0(SB), R14
+	TESTQ R14, R14
+	JZ    owned
+	CMPQ  (AX)(R14*1), $0x00
+	JLE   unregistered
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
 
 retry:
 	LEAQ zdescPoolPushMMCID<>+0(SB), R14

@@ -3,6 +3,9 @@
 // __rseq_flags) and takes part in the legacy 2020 sharing protocol through
 // the __rseq_abi and __rseq_refcount thread-local symbols, which it defines
 // weakly so that C libraries of that protocol in the same process share them.
+// It also holds what package percpu needs from C for the threads it tracks:
+// a per-thread ownership word in static TLS (OwnerWord) and thread-exit
+// watches (ThreadWatch, a pthread key destructor).
 //
 // In builds without cgo the same API reports that no libc is present. The
 // package holds no assembly (a package with cgo files cannot), which is why
