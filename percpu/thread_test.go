@@ -215,6 +215,80 @@ func TestThreadsExitWhileRegistered(t *testing.T) {
 	}
 }
 
+// TestThreadsAfterLockedThreadsExit (issue 11): 30 goroutines lock their
+// threads, add to a Counter (a registration the library keeps) and Pin
+// without Unpin (a state the library keeps), then exit locked: the runtime
+// ends their threads and, in cgo builds, glibc frees or reuses their stacks,
+// where the areas of libc and shared mode lie. Once the threads are gone,
+// Threads() must neither read those areas (a fatal fault before the fix) nor
+// list the threads, and Status must not count them.
+func TestThreadsAfterLockedThreadsExit(t *testing.T) {
+	skipIfNone(t)
+	const n = 30
+	var c Counter
+	var mu sync.Mutex
+	gone := make(map[int]bool)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+			c.Add(1)
+			if th := Pin(); th.Err() != nil { // never unpinned
+				t.Error(th.Err())
+			}
+			// The runtime ends a locked thread when its goroutine exits,
+			// except the main thread, which it keeps (wedged).
+			if tid := gettid(); tid != os.Getpid() {
+				mu.Lock()
+				gone[tid] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	// The goroutines have finished; wait until their threads have too.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left := 0
+		for _, tid := range testutil.ThreadIDs() {
+			if gone[tid] {
+				left++
+			}
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the %d locked threads still exist 10 s after their goroutines ended", left, len(gone))
+		}
+	}
+	// Other threads of this process keep running and allocate stacks:
+	// make glibc reuse and unmap the cached ones before looking.
+	var others sync.WaitGroup
+	for range n {
+		others.Add(1)
+		go func() {
+			defer others.Done()
+			runtime.LockOSThread()
+			time.Sleep(time.Millisecond)
+		}()
+	}
+	others.Wait()
+	for _, ti := range Threads() {
+		if gone[ti.TID] {
+			t.Errorf("Threads() lists exited thread %d: %+v", ti.TID, ti)
+		}
+	}
+	before := Status().Threads
+	if before > 2*runtime.GOMAXPROCS(0)+20 {
+		t.Errorf("Status().Threads = %d after %d registered threads exited", before, n)
+	}
+	if got := c.Load(); got != n {
+		t.Errorf("counter = %d, want %d", got, n)
+	}
+}
+
 func unsafeArea(a *rseqabi.Area) unsafe.Pointer { return unsafe.Pointer(a) }
 
 // TestManyThreads: hundreds of goroutines locked to their own threads

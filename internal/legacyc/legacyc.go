@@ -36,6 +36,12 @@ extern __thread volatile uint32_t __rseq_refcount;
 #define LEGACY_SIG 0
 #endif
 
+// The signature this library registers with: the architecture's usual one
+// unless a test makes it a library built with another (legacy_use_sig).
+static uint32_t legacy_sig = LEGACY_SIG;
+static void legacy_use_sig(uint32_t sig) { legacy_sig = sig; }
+static uint32_t legacy_default_sig(void) { return LEGACY_SIG; }
+
 // The protocol, as a C library of 2020 implemented it.
 static int legacy_register(void) {
 	if (__rseq_refcount++ > 0) {
@@ -44,7 +50,7 @@ static int legacy_register(void) {
 	if (__rseq_abi.cpu_id != (uint32_t)-1) {
 		return 0; // someone registered without counting: use it
 	}
-	if (syscall(__NR_rseq, &__rseq_abi, sizeof(__rseq_abi), 0, LEGACY_SIG) != 0) {
+	if (syscall(__NR_rseq, &__rseq_abi, sizeof(__rseq_abi), 0, legacy_sig) != 0) {
 		int e = errno;
 		__rseq_refcount--;
 		return e;
@@ -59,7 +65,7 @@ static int legacy_unregister(void) {
 	if (--__rseq_refcount > 0) {
 		return 0;
 	}
-	if (syscall(__NR_rseq, &__rseq_abi, sizeof(__rseq_abi), 1, LEGACY_SIG) != 0) {
+	if (syscall(__NR_rseq, &__rseq_abi, sizeof(__rseq_abi), 1, legacy_sig) != 0) {
 		__rseq_refcount = 1;
 		return errno;
 	}
@@ -73,7 +79,7 @@ static void *legacy_area(void) { return (void *)&__rseq_abi; }
 // legacy_reregister_errno tries to register the area again: EBUSY proves the
 // kernel still has it registered.
 static int legacy_reregister_errno(void) {
-	if (syscall(__NR_rseq, &__rseq_abi, sizeof(__rseq_abi), 0, LEGACY_SIG) == 0) {
+	if (syscall(__NR_rseq, &__rseq_abi, sizeof(__rseq_abi), 0, legacy_sig) == 0) {
 		return 0;
 	}
 	return errno;
@@ -85,6 +91,14 @@ import (
 	"syscall"
 	"unsafe"
 )
+
+// DefaultSignature is the architecture's rseq signature, which the library
+// registers with unless UseSignature changed it.
+var DefaultSignature = uint32(C.legacy_default_sig())
+
+// UseSignature makes the library register (and unregister) with sig from
+// now on, in every thread, like a library built with another signature.
+func UseSignature(sig uint32) { C.legacy_use_sig(C.uint32_t(sig)) }
 
 // Register takes a reference under the legacy protocol (registering if it is
 // the first user on this thread).
@@ -102,8 +116,9 @@ func Refcount() uint32 { return uint32(C.legacy_refcount()) }
 // Area is the address of this thread's __rseq_abi as C sees it.
 func Area() unsafe.Pointer { return C.legacy_area() }
 
-// ReregisterErrno tries to register __rseq_abi again and returns the errno
-// (EBUSY: still registered; 0: it was not registered and now is).
+// ReregisterErrno tries to register __rseq_abi again with the library's
+// signature and returns the errno (EBUSY: still registered; 0: it was not
+// registered and now is).
 func ReregisterErrno() syscall.Errno { return syscall.Errno(C.legacy_reregister_errno()) }
 
 func errno(r C.int) error {

@@ -52,6 +52,12 @@ type SubprocessOptions struct {
 	// whose creator had one as fatal; golang/go#51315): that is glibc's
 	// behaviour, not a test failure to chase.
 	SeccompInPlace bool
+	// NewPIDNamespace starts the child in a new PID namespace (needs
+	// CAP_SYS_ADMIN; tb is skipped without it), where it is the only
+	// process: the thread ids it gets follow each other predictably, and it
+	// may choose the next one by writing /proc/sys/kernel/ns_last_pid (the
+	// kernel applies that to the writer's own PID namespace).
+	NewPIDNamespace bool
 	// Args are extra flags for the test binary (for example "-test.short").
 	Args []string
 	// Timeout bounds the child (its -test.timeout, and a kill 30s later).
@@ -113,12 +119,18 @@ func RunSubprocess(tb testing.TB, testName string, env []string, opts Subprocess
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	cmd.Stdin = nil
+	if opts.NewPIDNamespace {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	}
 
 	start := cmd.Start
 	if len(opts.CPUs) > 0 {
 		start = func() error { return startPinned(cmd, opts.CPUs) }
 	}
 	if err := start(); err != nil {
+		if opts.NewPIDNamespace && errors.Is(err, syscall.EPERM) {
+			tb.Skipf("testutil: cannot create a PID namespace here: %v", err)
+		}
 		if errors.Is(err, syscall.ENOEXEC) {
 			// Under qemu-user without binfmt_misc the kernel cannot run
 			// the (foreign) test binary.
@@ -163,6 +175,9 @@ func describe(o SubprocessOptions) string {
 	}
 	if len(o.CPUs) > 0 {
 		parts = append(parts, fmt.Sprint("cpus=", o.CPUs))
+	}
+	if o.NewPIDNamespace {
+		parts = append(parts, "new PID namespace")
 	}
 	if len(parts) == 0 {
 		return "plain"
