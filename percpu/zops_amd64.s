@@ -16,11 +16,8 @@ TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -65,6 +62,11 @@ indexrange:
 	MOVQ $-2, status+48(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+40(FP)
 	MOVQ $-1, status+48(FP)
@@ -92,11 +94,8 @@ TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -141,6 +140,11 @@ indexrange:
 	MOVQ $-2, status+48(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+40(FP)
 	MOVQ $-1, status+48(FP)
@@ -168,11 +172,8 @@ TEXT ·opLoadAddStoreCPU(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -209,6 +210,11 @@ indexrange:
 	MOVQ $-2, status+40(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+32(FP)
 	MOVQ $-1, status+40(FP)
@@ -236,11 +242,8 @@ TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -277,6 +280,11 @@ indexrange:
 	MOVQ $-2, status+40(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+32(FP)
 	MOVQ $-1, status+40(FP)
@@ -304,11 +312,8 @@ TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -357,6 +362,11 @@ indexrange:
 	MOVQ $-2, status+56(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, head+40(FP)
 	MOVQ $+0, idx+48(FP)
@@ -385,11 +395,8 @@ TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -438,6 +445,11 @@ indexrange:
 	MOVQ $-2, status+56(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, head+40(FP)
 	MOVQ $+0, idx+48(FP)
@@ -466,11 +478,8 @@ TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -506,6 +515,11 @@ indexrange:
 	MOVQ $-2, status+40(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+32(FP)
 	MOVQ $-1, status+40(FP)
@@ -533,11 +547,8 @@ TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -573,6 +584,11 @@ indexrange:
 	MOVQ $-2, status+40(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+32(FP)
 	MOVQ $-1, status+40(FP)
@@ -600,11 +616,8 @@ TEXT ·opLoadCbneStoreStoreCPU(SB), NOSPLIT, $0-72
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -652,6 +665,11 @@ indexrange:
 	MOVQ $-2, status+64(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+56(FP)
 	MOVQ $-1, status+64(FP)
@@ -679,11 +697,8 @@ TEXT ·opLoadCbneStoreStoreMMCID(SB), NOSPLIT, $0-72
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -731,6 +746,11 @@ indexrange:
 	MOVQ $-2, status+64(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+56(FP)
 	MOVQ $-1, status+64(FP)
@@ -758,11 +778,8 @@ TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -822,6 +839,11 @@ indexrange:
 	MOVQ $-2, status+72(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+64(FP)
 	MOVQ $-1, status+72(FP)
@@ -849,11 +871,8 @@ TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -913,6 +932,11 @@ indexrange:
 	MOVQ $-2, status+72(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+64(FP)
 	MOVQ $-1, status+72(FP)
@@ -940,11 +964,8 @@ TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -999,6 +1020,11 @@ indexrange:
 	MOVQ $-2, status+48(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, x+32(FP)
 	MOVQ $+0, idx+40(FP)
@@ -1027,11 +1053,8 @@ TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -1086,6 +1109,11 @@ indexrange:
 	MOVQ $-2, status+48(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, x+32(FP)
 	MOVQ $+0, idx+40(FP)
@@ -1114,11 +1142,8 @@ TEXT ·opPoolPushCPU(SB), NOSPLIT, $0-72
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -1180,6 +1205,11 @@ indexrange:
 	MOVQ $-2, status+64(FP)
 	RET
 
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
 unregistered:
 	MOVQ $+0, idx+56(FP)
 	MOVQ $-1, status+64(FP)
@@ -1207,11 +1237,8 @@ TEXT ·opPoolPushMMCID(SB), NOSPLIT, $0-72
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	MOVQ  ·threadOwnerOffset+0(SB), R14
-	TESTQ R14, R14
-	JZ    owned
-	CMPQ  (AX)(R14*1), $0x00
-	JLE   unregistered
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
 
 owned:
 	ADDQ ·threadAreaOffset+0(SB), AX
@@ -1272,6 +1299,11 @@ indexrange:
 	MOVQ BX, idx+56(FP)
 	MOVQ $-2, status+64(FP)
 	RET
+
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
 
 unregistered:
 	MOVQ $+0, idx+56(FP)
