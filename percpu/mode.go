@@ -84,8 +84,9 @@ func init() {
 }
 
 // decide picks the process' Mode. It runs on the main goroutine, which the
-// runtime keeps locked to the main thread during package initialisation, and
-// registers that thread (the probe), except in ModeLibc where glibc did.
+// runtime keeps locked to the main thread during package initialisation,
+// sets the mode's ownership rules up and registers that thread (the probe;
+// in ModeLibc only glibc's registration is checked).
 func decide(info libc.Info) process {
 	p := process{features: rseqabi.DetectFeatures(), libc: info}
 	p.regLen = p.features.RegisterLength()
