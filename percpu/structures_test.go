@@ -48,4 +48,5 @@ func checkStructuresExact(t *testing.T) {
 	if got, want := resets+c.Load(), int64(3*perG*n); got != want {
 		t.Fatalf("Counter: resets + Load = %d, want %d", got, want)
 	}
+	checkShardedExact(t)
 }

@@ -1,0 +1,362 @@
+package percpu
+
+import (
+	"iter"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/gorseq/rseq/rseqabi"
+)
+
+// Sharded is a value of type T kept once per CPU (golang/go#18802's sharded
+// value): Update runs a function on the calling CPU's copy under that
+// copy's lock, and Range, All and Merge visit every copy. Concurrent
+// Updates on different CPUs touch different cache lines and, while nobody
+// contends, take their lock with one rseq critical section: no atomic
+// read-modify-write instruction on the way in, one atomic store on the way
+// out.
+//
+// Use it for data that is written often from every CPU and read rarely as a
+// whole: statistics, histograms, maps of counts, per-CPU caches or random
+// sources. T may be of any size and may hold pointers; each shard (lock
+// word and T) sits on cache lines of its own.
+//
+// The zero value is ready to use; the shards are allocated by the first
+// call. A Sharded must not be copied after first use.
+//
+// Memory ordering: each shard's lock orders the functions that run on that
+// shard, as a sync.Mutex would: everything one function did to its *T
+// happens before the next function (Update's, Range's or All's) that gets
+// the same shard. Nothing orders functions on different shards, and an
+// Update may run on any shard (usually the calling CPU's, but see below).
+//
+// Where the fast path is off (see Status; also on Linux < 5.10, which lacks
+// the rseq fence Range needs), on threads that cannot use rseq and when the
+// calling CPU's shard is busy, Update uses the locked shards instead: one
+// sync.Mutex-guarded T per slot, chosen by the current P. They are part of
+// the value like the per-CPU shards: Range, All and Merge visit them too.
+type Sharded[T any] struct {
+	_   noCopy
+	tab atomic.Pointer[shardTable[T]]
+	// mu serialises the lazy allocation and Range/All: those claim the
+	// per-CPU shards from whatever CPU they run on, and the claim protocol
+	// (DESIGN.md, "Sharded") allows one claimer at a time.
+	mu sync.Mutex
+}
+
+// noCopy makes go vet's copylocks check report copies of a Sharded.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+// Lock word values of a per-CPU shard.
+const (
+	shardFree = 0
+	// shardLocal: taken by a critical section (LoadCbneStore 0 -> 1) that
+	// ran on the CPU (or mm_cid) the shard belongs to.
+	shardLocal = 1
+	// shardRemote: claimed by Range/All with an atomic compare-and-swap,
+	// confirmed after an rseq fence.
+	shardRemote = 2
+)
+
+// shardedTries bounds how often Update runs the lock's critical section
+// when it finds the shard taken (a holder that was preempted or moved to
+// another CPU inside its function, or Range) before it takes a locked shard
+// instead. The holder cannot release the lock while the contender occupies
+// its CPU, so spinning longer would only burn the CPU.
+const shardedTries = 3
+
+// shardTable is a Sharded's storage, allocated once.
+type shardTable[T any] struct {
+	// cpu[1:] are the per-CPU shards, indexed like every per-CPU
+	// structure (Status().Index); cpu[0] only pads. Empty when the fast
+	// path is off.
+	cpu []cpuShard[T]
+	// base is &cpu[1].lock, stride the distance between shards, limit the
+	// number of per-CPU shards: the critical section's arguments.
+	base   unsafe.Pointer
+	stride uintptr
+	limit  uintptr
+	// locked are the mutex-guarded shards of the fallback.
+	locked []lockedShard[T]
+}
+
+// cpuShard is one CPU's copy. The trailing pad keeps the last cache line
+// of one shard's data off the next shard's lock word and data.
+type cpuShard[T any] struct {
+	lock uint64 // shardFree, shardLocal or shardRemote
+	val  T
+	_    [cacheLineSize]byte
+}
+
+// lockedShard is one copy of the fallback.
+type lockedShard[T any] struct {
+	mu  sync.Mutex
+	val T
+	_   [cacheLineSize]byte
+}
+
+const cacheLineSize = 64
+
+// shardedRseq reports whether new Shardeds get per-CPU shards: the
+// critical sections work and so does the rseq fence Range relies on.
+func shardedRseq() bool { return proc.fastPath && proc.fenceErr == nil }
+
+// table returns the storage, allocating it on first use.
+func (s *Sharded[T]) table() *shardTable[T] {
+	if t := s.tab.Load(); t != nil {
+		return t
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tab.Load(); t != nil {
+		return t
+	}
+	n := max(proc.slots, 1)
+	t := &shardTable[T]{locked: make([]lockedShard[T], n)}
+	if shardedRseq() {
+		t.cpu = make([]cpuShard[T], n+1)
+		t.base = unsafe.Pointer(&t.cpu[1].lock)
+		t.stride = unsafe.Sizeof(t.cpu[0])
+		t.limit = uintptr(n)
+	}
+	s.tab.Store(t)
+	return t
+}
+
+// Update runs fn on a shard, under that shard's lock, and returns when fn
+// returns. The shard is the calling CPU's where it can be; fn gets a
+// pointer to the shard's T, valid only until fn returns.
+//
+// The lock is taken by a critical section that stores 1 in the lock word of
+// the CPU it runs on if the word is 0, and released with an atomic store
+// wherever fn returns: the goroutine may be preempted or move to another CPU
+// inside fn. A goroutine that finds its CPU's shard taken (its holder was
+// preempted or moved, or Range holds it) tries the section twice more, then
+// takes the first free locked shard starting at its P's, and blocks on its
+// P's locked shard when all are taken: it never spins on a holder that
+// cannot run.
+//
+// If fn panics, the lock is released and the panic continues. fn must not
+// call Update, Range, All or Merge on the same Sharded: a nested Update may
+// run on another shard or deadlock (when no other shard is free), and
+// Range, All and Merge deadlock.
+func (s *Sharded[T]) Update(fn func(*T)) {
+	t := s.tab.Load()
+	if t == nil {
+		t = s.table()
+	}
+	if t.limit != 0 {
+		registered := false
+		for try := 0; try < shardedTries; {
+			var idx uintptr
+			var st int
+			if proc.useMMCID {
+				idx, st = opLoadCbneStoreMMCID(t.base, t.stride, t.limit, shardFree, shardLocal)
+			} else {
+				idx, st = opLoadCbneStoreCPU(t.base, t.stride, t.limit, shardFree, shardLocal)
+			}
+			switch st {
+			case statusOK:
+				t.cpu[idx+1].run(fn)
+				return
+			case statusUnregistered:
+				if !registered && slowPath() {
+					registered = true
+					continue // this thread has an area now
+				}
+			case 1: // the shard is taken
+				try++
+				continue
+			}
+			break // a stray thread or an index beyond the shards
+		}
+	}
+	t.updateLocked(fn)
+}
+
+// run runs fn on a per-CPU shard whose lock the caller's critical section
+// took, and releases the lock.
+func (sh *cpuShard[T]) run(fn func(*T)) {
+	if raceEnabled {
+		// The race detector cannot see the critical section's acquire:
+		// an atomic load of the word gives it the edge from the last
+		// release store.
+		atomic.LoadUint64(&sh.lock)
+	}
+	defer atomic.StoreUint64(&sh.lock, shardFree)
+	fn(&sh.val)
+}
+
+// updateLocked runs fn on a locked shard: the current P's if it is free,
+// else the next free one, else it waits for the P's.
+func (t *shardTable[T]) updateLocked(fn func(*T)) {
+	n := len(t.locked)
+	h := shardHint() % n
+	for i := range n {
+		sh := &t.locked[(h+i)%n]
+		if sh.mu.TryLock() {
+			sh.run(fn)
+			return
+		}
+	}
+	sh := &t.locked[h]
+	sh.mu.Lock()
+	sh.run(fn)
+}
+
+// run runs fn on a locked shard whose mutex the caller holds, and unlocks.
+func (sh *lockedShard[T]) run(fn func(*T)) {
+	defer sh.mu.Unlock()
+	fn(&sh.val)
+}
+
+// Range calls fn for every shard, each under its lock, so fn sees an exact
+// state of each shard; shards are visited one after another, not all at one
+// instant. Concurrent Updates go on meanwhile (those whose CPU shard Range
+// holds use the locked shards). Range waits for shards whose holders are
+// inside Update; one Range (or All) runs at a time per Sharded.
+//
+// fn must not call Update, Range, All or Merge on the same Sharded (see
+// Update). If fn panics, every lock Range holds is released.
+func (s *Sharded[T]) Range(fn func(*T)) {
+	s.visit(func(p *T) bool { fn(p); return true })
+}
+
+// All returns an iterator over the shards, for range-over-func: each shard
+// is yielded under its lock, held while the loop body runs for it and
+// released when the body continues, breaks, returns or panics. The body is
+// bound by Range's rules: it must not call Update, Range, All or Merge on
+// the same Sharded, and it holds up Updates that need its shard.
+func (s *Sharded[T]) All() iter.Seq[*T] {
+	return func(yield func(*T) bool) { s.visit(yield) }
+}
+
+// Merge folds every shard of s into one value, in the spirit of
+// golang/go#18802's Value: it calls merge(acc, shard) for each shard, under
+// that shard's lock (as Range does), starting with acc = init, and returns
+// the final acc. merge must not call methods of s.
+func Merge[T, R any](s *Sharded[T], init R, merge func(R, *T) R) R {
+	acc := init
+	s.visit(func(p *T) bool { acc = merge(acc, p); return true })
+	return acc
+}
+
+// visit yields every shard under its lock until yield returns false.
+//
+// The per-CPU shards are claimed from whatever CPU this runs on, racing with
+// critical sections on their own CPUs that do a plain compare-and-store on
+// the same words. The protocol (proved in DESIGN.md, "Sharded"): with s.mu
+// held (only one claimer), compare-and-swap every free word 0 -> Remote,
+// then run an rseq fence (membarrier PRIVATE_EXPEDITED_RSEQ): every critical
+// section in flight during the swap has now either committed or been
+// aborted, and every later one reads Remote and fails. A word that still
+// reads Remote is then held by this claim; one a section overwrote (it read
+// 0 before the swap and committed before the fence) belongs to that
+// section's Update and is retried once it is free again.
+func (s *Sharded[T]) visit(yield func(*T) bool) {
+	t := s.table()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.limit != 0 && !t.visitCPU(yield) {
+		return
+	}
+	for i := range t.locked {
+		if !t.locked[i].visit(yield) {
+			return
+		}
+	}
+}
+
+func (sh *lockedShard[T]) visit(yield func(*T) bool) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return yield(&sh.val)
+}
+
+// visitCPU visits the per-CPU shards (the caller holds s.mu). It reports
+// false when yield stopped the visit.
+func (t *shardTable[T]) visitCPU(yield func(*T) bool) bool {
+	pending := make([]int, t.limit)
+	for i := range pending {
+		pending[i] = i + 1
+	}
+	var claimed, rest []int
+	for round := 0; len(pending) > 0; round++ {
+		claimed, rest = claimed[:0], rest[:0]
+		for _, i := range pending {
+			if atomic.CompareAndSwapUint64(&t.cpu[i].lock, shardFree, shardRemote) {
+				claimed = append(claimed, i)
+			} else {
+				rest = append(rest, i)
+			}
+		}
+		if len(claimed) > 0 {
+			shardFence()
+			var ok bool
+			if rest, ok = t.visitClaimed(claimed, rest, yield); !ok {
+				return false
+			}
+		}
+		pending, rest = rest, pending
+		if len(pending) > 0 {
+			shardBackoff(round)
+		}
+	}
+	return true
+}
+
+// visitClaimed yields the claimed shards that the claim still holds after
+// the fence, releasing each after its visit, and appends the others to
+// rest. If yield stops or panics, the claims not yet visited are released.
+func (t *shardTable[T]) visitClaimed(claimed, rest []int, yield func(*T) bool) (_ []int, ok bool) {
+	next := 0
+	defer func() {
+		for _, i := range claimed[next:] {
+			// Still Remote means still ours: after the fence nobody else
+			// writes a word that reads Remote.
+			atomic.CompareAndSwapUint64(&t.cpu[i].lock, shardRemote, shardFree)
+		}
+	}()
+	for next < len(claimed) {
+		sh := &t.cpu[claimed[next]]
+		if atomic.LoadUint64(&sh.lock) != shardRemote {
+			// A section that read 0 before the swap took it: that
+			// Update holds the shard now. Try again later.
+			rest = append(rest, claimed[next])
+			next++
+			continue
+		}
+		cont := yield(&sh.val) // a panic here: the deferred release frees this shard too
+		atomic.StoreUint64(&sh.lock, shardFree)
+		next++
+		if !cont {
+			return rest, false
+		}
+	}
+	return rest, true
+}
+
+// shardFence runs the rseq fence of Range's claim. It cannot fail once the
+// process registered for it (a Sharded has per-CPU shards only then).
+func shardFence() {
+	if err := rseqabi.MembarrierRseqFence(); err != nil {
+		panic("percpu: Sharded: rseq fence failed: " + err.Error())
+	}
+}
+
+// shardBackoff waits before Range tries again to claim shards held by
+// Updates: a few yields, then sleeps growing to a millisecond, so a holder
+// blocked inside its function costs the waiting Range no CPU.
+func shardBackoff(round int) {
+	if round < 4 {
+		runtime.Gosched()
+		return
+	}
+	time.Sleep(time.Microsecond << min(round-4, 10))
+}
