@@ -147,10 +147,35 @@ func (s *Sharded[T]) table() *shardTable[T] {
 // run on another shard or deadlock (when no other shard is free), and
 // Range, All and Merge deadlock.
 func (s *Sharded[T]) Update(fn func(*T)) {
-	t := s.tab.Load()
-	if t == nil {
-		t = s.table()
+	if t := s.tab.Load(); t != nil && t.limit != 0 {
+		var idx uintptr
+		var st int
+		if proc.useMMCID {
+			idx, st = opLoadCbneStoreMMCID(t.base, t.stride, t.limit, shardFree, shardLocal)
+		} else {
+			idx, st = opLoadCbneStoreCPU(t.base, t.stride, t.limit, shardFree, shardLocal)
+		}
+		if st == statusOK {
+			sh := t.cpuShard(idx)
+			if raceEnabled {
+				// The race detector cannot see the critical section's
+				// acquire: an atomic load of the word gives it the
+				// edge from the last release store.
+				atomic.LoadUint64(&sh.lock)
+			}
+			defer atomic.StoreUint64(&sh.lock, shardFree)
+			fn(&sh.val)
+			return
+		}
 	}
+	s.updateSlow(fn)
+}
+
+// updateSlow is Update after its first try: it allocates the shards on
+// first use, registers the thread if it has no area yet, tries the CPU's
+// shard again when it was taken, and otherwise takes a locked shard.
+func (s *Sharded[T]) updateSlow(fn func(*T)) {
+	t := s.table()
 	if t.limit != 0 {
 		registered := false
 		for try := 0; try < shardedTries; {
@@ -163,7 +188,7 @@ func (s *Sharded[T]) Update(fn func(*T)) {
 			}
 			switch st {
 			case statusOK:
-				t.cpu[idx+1].run(fn)
+				t.cpuShard(idx).run(fn)
 				return
 			case statusUnregistered:
 				if !registered && slowPath() {
@@ -178,6 +203,12 @@ func (s *Sharded[T]) Update(fn func(*T)) {
 		}
 	}
 	t.updateLocked(fn)
+}
+
+// cpuShard returns per-CPU shard idx (idx < limit, as the critical section
+// checked).
+func (t *shardTable[T]) cpuShard(idx uintptr) *cpuShard[T] {
+	return (*cpuShard[T])(unsafe.Add(t.base, idx*t.stride))
 }
 
 // run runs fn on a per-CPU shard whose lock the caller's critical section
