@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/gorseq/rseq/rseqabi"
 	"github.com/gorseq/rseq/rseqabi/libc"
@@ -35,7 +36,14 @@ type ProcessStatus struct {
 	// PIE binary's main thread) or failed. They use the fallbacks.
 	Threads      int
 	StrayThreads int
+	// SliceExtension says whether the kernel offers the rseq time slice
+	// extension (Linux 7.0, PR_RSEQ_SLICE_EXTENSION); gorseq detects it but
+	// does not use it yet.
+	SliceExtension rseqabi.SliceExtension
 }
+
+// sliceExtension is detected once, on first use (one prctl).
+var sliceExtension = sync.OnceValue(rseqabi.DetectSliceExtension)
 
 // Status reports how this process uses rseq.
 func Status() ProcessStatus {
@@ -59,6 +67,7 @@ func Status() ProcessStatus {
 		Mode: proc.mode, FastPath: proc.fastPath, Reason: proc.reason,
 		Features: proc.features, Libc: proc.libc, Slots: proc.slots, Index: idx,
 		FenceErr: proc.fenceErr, Threads: n, StrayThreads: stray,
+		SliceExtension: sliceExtension(),
 	}
 }
 
@@ -72,6 +81,7 @@ func (s ProcessStatus) String() string {
 	if s.FenceErr != nil {
 		fmt.Fprintf(&b, "; no rseq fence: %v", s.FenceErr)
 	}
+	fmt.Fprintf(&b, "; time slice extension %v", s.SliceExtension)
 	return b.String()
 }
 

@@ -37,6 +37,7 @@ func main() {
 	} else {
 		fmt.Printf("  rseq fence:      membarrier PRIVATE_EXPEDITED_RSEQ registered\n")
 	}
+	fmt.Printf("  slice extension: %v\n", s.SliceExtension)
 	fmt.Println("C library")
 	switch {
 	case !s.Libc.Cgo:
