@@ -15,7 +15,10 @@ import (
 // fallback: the P's shard, TryLock); impl=mutex is one value behind one
 // sync.Mutex; impl=procpin-mutex is golang/go#18802's prototype shape
 // (github.com/martin-sucha/percpu): the P's padded shard, chosen with
-// runtime.procPin, locked with its own sync.Mutex.
+// runtime.procPin, locked with its own sync.Mutex, written inline (no
+// closure, no deferred unlock: a panic would leave the shard locked);
+// impl=procpin-mutex-func is the same behind Update's API (a closure, a
+// deferred unlock).
 //
 // BenchmarkShardedAdd is the trivial case, a per-CPU int64 += 1:
 // impl=percpu is Sharded[int64].Update, impl=counter is Counter.Add (one
@@ -90,6 +93,30 @@ func BenchmarkShardedUpdate(b *testing.B) {
 			}
 		})
 	})
+	b.Run("impl=procpin-mutex-func", func(b *testing.B) {
+		shards := make([]procPinShard, max(proc.slots, 1))
+		b.RunParallel(func(pb *testing.PB) {
+			v := int64(0)
+			for pb.Next() {
+				v++
+				procPinUpdate(shards, func(x *benchStats) { x.observe(v) })
+			}
+		})
+	})
+}
+
+// procPinUpdate is impl=procpin-mutex behind Update's API: a function that
+// takes a closure and unlocks in a deferred call, so that a panicking
+// closure does not leave the shard locked.
+//
+//go:noinline
+func procPinUpdate(shards []procPinShard, fn func(*benchStats)) {
+	id := runtime_procPin()
+	runtime_procUnpin()
+	sh := &shards[id%len(shards)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	fn(&sh.val)
 }
 
 func BenchmarkShardedAdd(b *testing.B) {
