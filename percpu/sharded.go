@@ -156,6 +156,7 @@ func (s *Sharded[T]) Update(fn func(*T)) {
 			idx, st = opLoadCbneStoreCPU(t.base, t.stride, t.limit, shardFree, shardLocal)
 		}
 		if st == statusOK {
+			shardAcquireFence()
 			sh := t.cpuShard(idx)
 			if raceEnabled {
 				// The race detector cannot see the critical section's
@@ -188,6 +189,7 @@ func (s *Sharded[T]) updateSlow(fn func(*T)) {
 			}
 			switch st {
 			case statusOK:
+				shardAcquireFence()
 				t.cpuShard(idx).run(fn)
 				return
 			case statusUnregistered:
