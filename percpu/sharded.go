@@ -361,6 +361,7 @@ func (t *shardTable[T]) visitClaimed(claimed, rest []int, yield func(*T) bool) (
 		if atomic.LoadUint64(&sh.lock) != shardRemote {
 			// A section that read 0 before the swap took it: that
 			// Update holds the shard now. Try again later.
+			shardClaimsLost.Add(1)
 			rest = append(rest, claimed[next])
 			next++
 			continue
@@ -374,6 +375,10 @@ func (t *shardTable[T]) visitClaimed(claimed, rest []int, yield func(*T) bool) (
 	}
 	return rest, true
 }
+
+// shardClaimsLost counts Range's claims that a critical section in flight
+// during the swap overwrote (for the tests: the case the fence exists for).
+var shardClaimsLost atomic.Int64
 
 // shardFence runs the rseq fence of Range's claim. It cannot fail once the
 // process registered for it (a Sharded has per-CPU shards only then).

@@ -192,7 +192,8 @@ func TestShardedExactUnderStress(t *testing.T) {
 		t.Fatalf("%d updates, sum %d; want %d, %d (lost or duplicated updates)", n, sum, wantN.Load(), wantSum.Load())
 	}
 	cpu, locked := shardedWhere(&s)
-	t.Logf("%d updates (%d on per-CPU shards, %d on locked shards), %d Ranges", n, cpu, locked, ranges.Load())
+	t.Logf("%d updates (%d on per-CPU shards, %d on locked shards), %d Ranges, %d claims lost to a section in flight (all runs so far)",
+		n, cpu, locked, ranges.Load(), shardClaimsLost.Load())
 	if shardedRseq() && cpu == 0 {
 		t.Error("no update used a per-CPU shard")
 	}
@@ -538,5 +539,58 @@ func TestShardedStrayThreads(t *testing.T) {
 	t.Logf("%d stray threads", stray)
 	if stray == 0 {
 		t.Error("no stray thread ran an Update")
+	}
+}
+
+// TestShardedClaimLost drives Range's claim step through the case the fence
+// exists for: a claimed word that a critical section overwrote (it read 0
+// before the swap and committed after) is not visited, stays with that
+// section's Update and is retried; the claims Range still holds are released
+// after their visit, or unvisited when the loop body stops early.
+func TestShardedClaimLost(t *testing.T) {
+	if !shardedRseq() || proc.slots < 2 {
+		t.Skip("needs per-CPU shards, two or more")
+	}
+	var s Sharded[tally]
+	tab := s.table()
+	w1, w2 := &tab.cpu[1].lock, &tab.cpu[2].lock
+	atomic.StoreUint64(w1, shardRemote) // claimed, still ours
+	atomic.StoreUint64(w2, shardLocal)  // claimed, then overwritten by a section
+	lost := shardClaimsLost.Load()
+	var visited []*tally
+	rest, ok := tab.visitClaimed([]int{1, 2}, nil, func(x *tally) bool { visited = append(visited, x); return true })
+	if !ok || len(visited) != 1 || visited[0] != &tab.cpu[1].val || len(rest) != 1 || rest[0] != 2 {
+		t.Fatalf("visited %d shards, rest %v, ok %v", len(visited), rest, ok)
+	}
+	if atomic.LoadUint64(w1) != shardFree || atomic.LoadUint64(w2) != shardLocal {
+		t.Fatalf("after the visit: words %d, %d; want free, still the section's", atomic.LoadUint64(w1), atomic.LoadUint64(w2))
+	}
+	if shardClaimsLost.Load() != lost+1 {
+		t.Fatal("the lost claim was not counted")
+	}
+	// The body stops at the first shard: the second claim is released
+	// unvisited.
+	atomic.StoreUint64(w1, shardRemote)
+	atomic.StoreUint64(w2, shardRemote)
+	visited = nil
+	if _, ok := tab.visitClaimed([]int{1, 2}, nil, func(x *tally) bool { visited = append(visited, x); return false }); ok || len(visited) != 1 {
+		t.Fatalf("stopped visit: ok %v, %d visited", ok, len(visited))
+	}
+	if atomic.LoadUint64(w1) != shardFree || atomic.LoadUint64(w2) != shardFree {
+		t.Fatalf("after a stopped visit: words %d, %d; want both free", atomic.LoadUint64(w1), atomic.LoadUint64(w2))
+	}
+	// Range waits for the section's Update and then visits its shard.
+	atomic.StoreUint64(w2, shardLocal)
+	done := make(chan int64)
+	go func() { n, _ := shardedTotals(t, &s); done <- n }()
+	select {
+	case <-done:
+		t.Fatal("Range finished while a shard was held")
+	case <-time.After(20 * time.Millisecond):
+	}
+	tab.cpu[2].val.n = 7
+	atomic.StoreUint64(w2, shardFree) // the Update releases
+	if n := <-done; n != 7 {
+		t.Fatalf("Range counted %d, want 7", n)
 	}
 }
