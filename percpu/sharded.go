@@ -38,6 +38,8 @@ import (
 // calling CPU's shard is busy, Update uses the locked shards instead: one
 // sync.Mutex-guarded T per slot, chosen by the current P. They are part of
 // the value like the per-CPU shards: Range, All and Merge visit them too.
+// Memory: two copies of T per slot (CPU or mm_cid), each padded by a cache
+// line.
 type Sharded[T any] struct {
 	_   noCopy
 	tab atomic.Pointer[shardTable[T]]
@@ -65,7 +67,7 @@ const (
 )
 
 // shardedTries bounds how often Update runs the lock's critical section
-// when it finds the shard taken (a holder that was preempted or moved to
+// (the first try included) when it finds the shard taken (a holder that was preempted or moved to
 // another CPU inside its function, or Range) before it takes a locked shard
 // instead. The holder cannot release the lock while the contender occupies
 // its CPU, so spinning longer would only burn the CPU.
@@ -179,7 +181,7 @@ func (s *Sharded[T]) updateSlow(fn func(*T)) {
 	t := s.table()
 	if t.limit != 0 {
 		registered := false
-		for try := 0; try < shardedTries; {
+		for try := 1; try < shardedTries; { // Update made the first try
 			var idx uintptr
 			var st int
 			if proc.useMMCID {
