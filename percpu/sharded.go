@@ -140,9 +140,10 @@ func (s *Sharded[T]) table() *shardTable[T] {
 // wherever fn returns: the goroutine may be preempted or move to another CPU
 // inside fn. A goroutine that finds its CPU's shard taken (its holder was
 // preempted or moved, or Range holds it) tries the section twice more, then
-// takes the first free locked shard starting at its P's, and blocks on its
-// P's locked shard when all are taken: it never spins on a holder that
-// cannot run.
+// takes the first free locked shard starting at its P's; when all are
+// taken it retries them after yields, then after sleeps growing to a
+// millisecond. It never spins on a holder that cannot run, and a function
+// that blocks holds up only its own shard.
 //
 // If fn panics, the lock is released and the panic continues. fn must not
 // call Update, Range, All or Merge on the same Sharded: a nested Update may
@@ -229,20 +230,29 @@ func (sh *cpuShard[T]) run(fn func(*T)) {
 }
 
 // updateLocked runs fn on a locked shard: the current P's if it is free,
-// else the next free one, else it waits for the P's.
+// else the next free one. When all are taken it tries them again after a
+// yield, then after sleeps growing to a millisecond, rather than block on
+// one: that one's holder may be blocked inside its function, and the others
+// may free up long before. With a single shard there is nothing else to
+// wait for, and it blocks on the mutex.
 func (t *shardTable[T]) updateLocked(fn func(*T)) {
 	n := len(t.locked)
-	h := shardHint() % n
-	for i := range n {
-		sh := &t.locked[(h+i)%n]
-		if sh.mu.TryLock() {
-			sh.run(fn)
-			return
-		}
+	if n == 1 {
+		t.locked[0].mu.Lock()
+		t.locked[0].run(fn)
+		return
 	}
-	sh := &t.locked[h]
-	sh.mu.Lock()
-	sh.run(fn)
+	h := shardHint() % n
+	for round := 0; ; round++ {
+		for i := range n {
+			sh := &t.locked[(h+i)%n]
+			if sh.mu.TryLock() {
+				sh.run(fn)
+				return
+			}
+		}
+		shardBackoff(round)
+	}
 }
 
 // run runs fn on a locked shard whose mutex the caller holds, and unlocks.
@@ -391,8 +401,9 @@ func shardFence() {
 }
 
 // shardBackoff waits before Range tries again to claim shards held by
-// Updates: a few yields, then sleeps growing to a millisecond, so a holder
-// blocked inside its function costs the waiting Range no CPU.
+// Updates, or an Update tries the locked shards again: a few yields, then
+// sleeps growing to a millisecond, so a holder blocked inside its function
+// costs the waiters no CPU.
 func shardBackoff(round int) {
 	if round < 4 {
 		runtime.Gosched()

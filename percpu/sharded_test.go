@@ -234,8 +234,28 @@ func TestShardedMixedPaths(t *testing.T) {
 // taken move to a locked shard, proven by the counts), and a Range waits
 // for the holder instead of reading its shard mid-update.
 func TestShardedBlockedHolder(t *testing.T) {
-	var s Sharded[tally]
+	t.Run("default", func(t *testing.T) {
+		var s Sharded[tally]
+		s.table()
+		blockedHolder(t, &s)
+	})
+	t.Run("locked-only", func(t *testing.T) {
+		var s Sharded[tally]
+		lockedOnly(&s)
+		blockedHolder(t, &s)
+	})
+}
+
+// lockedOnly allocates s's shards as with the fast path off: the locked
+// shards alone (ModeNone, -tags purego, Linux < 5.10).
+func lockedOnly[T any](s *Sharded[T]) {
+	fp := proc.fastPath
+	proc.fastPath = false
 	s.table()
+	proc.fastPath = fp
+}
+
+func blockedHolder(t *testing.T, s *Sharded[tally]) {
 	held, release := make(chan *tally), make(chan struct{})
 	holderDone := make(chan struct{})
 	go func() {
@@ -253,7 +273,7 @@ func TestShardedBlockedHolder(t *testing.T) {
 	for i := 1; i < len(s.table().cpu); i++ {
 		onCPUShard = onCPUShard || heldShard == &s.table().cpu[i].val
 	}
-	_, lockedBefore := shardedWhere(&s) // the holder's shard: x.n not yet counted
+	_, lockedBefore := shardedWhere(s) // the holder's shard: x.n not yet counted
 	// Others update until one of them has found the held shard taken: on
 	// the fast path, until the locked shards got an update (each thread
 	// that meets the held shard's CPU or mm_cid moves there).
@@ -272,7 +292,7 @@ func TestShardedBlockedHolder(t *testing.T) {
 					x.add(t, 1)
 				})
 				done.Add(1)
-				if i >= 1000 && (!onCPUShard || lockedShardUpdates(&s) > lockedBefore || time.Now().After(deadline)) {
+				if i >= 1000 && (!onCPUShard || lockedShardUpdates(s) > lockedBefore || time.Now().After(deadline)) {
 					return
 				}
 				if g%2 == 0 {
@@ -282,12 +302,12 @@ func TestShardedBlockedHolder(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if onCPUShard && lockedShardUpdates(&s) == lockedBefore {
+	if onCPUShard && lockedShardUpdates(s) == lockedBefore {
 		t.Errorf("no Update moved to a locked shard in 20 s while a per-CPU shard was held")
 	}
 	ranged := make(chan int64)
 	go func() {
-		n, _ := shardedTotals(t, &s)
+		n, _ := shardedTotals(t, s)
 		ranged <- n
 	}()
 	select {
@@ -387,11 +407,8 @@ func TestShardedNested(t *testing.T) {
 // the fast path is off: the locked shards alone (what ModeNone, -tags
 // purego and Linux < 5.10 use).
 func TestShardedLockedOnly(t *testing.T) {
-	fp := proc.fastPath
-	proc.fastPath = false
 	var s Sharded[tally]
-	s.table()
-	proc.fastPath = fp
+	lockedOnly(&s)
 	if s.table().limit != 0 {
 		t.Fatal("per-CPU shards with the fast path off")
 	}
