@@ -21,7 +21,7 @@ func TestFuzzedOpsAssemble(t *testing.T) {
 	var all []*ir.Op
 	for i := 0; len(all) < 40 && i < 100000; i++ {
 		data := make([]byte, 64)
-		x := uint32(i*2246822519 + 7)
+		x := uint32(i)*2246822519 + 7
 		for j := range data {
 			x ^= x << 13
 			x ^= x >> 17

@@ -199,7 +199,7 @@ func TestFuzzSeedsReachBackEnds(t *testing.T) {
 	valid := 0
 	for i := 0; i < 20000; i++ {
 		data := make([]byte, 48)
-		x := uint32(i*2654435761 + 1)
+		x := uint32(i)*2654435761 + 1
 		for j := range data {
 			x ^= x << 13
 			x ^= x >> 17

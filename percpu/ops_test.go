@@ -457,14 +457,15 @@ type testCaches struct {
 }
 
 const (
-	poolTestCap  = 16
-	poolTestSpan = 8*poolTestCap + 8
+	poolTestCap     = 16
+	poolTestPtrSize = unsafe.Sizeof(unsafe.Pointer(nil))
+	poolTestSpan    = poolTestPtrSize*poolTestCap + poolTestPtrSize
 )
 
 func newTestCaches(limit uintptr) *testCaches {
 	c := &testCaches{
 		topsMem: make([]uint64, limit<<poolTopsShift/8),
-		entries: make([]*int, limit*poolTestSpan/8),
+		entries: make([]*int, limit*poolTestSpan/poolTestPtrSize),
 		limit:   limit,
 	}
 	c.tops, c.ent = unsafe.Pointer(&c.topsMem[0]), unsafe.Pointer(&c.entries[0])
@@ -482,7 +483,7 @@ func TestPoolTopsShift(t *testing.T) {
 }
 
 func (c *testCaches) region(i uintptr) []*int {
-	return c.entries[i*poolTestSpan/8:][:poolTestCap]
+	return c.entries[i*poolTestSpan/poolTestPtrSize:][:poolTestCap]
 }
 
 // pop runs PoolPop (the CPU, MMCID or, with shard >= 0, fallback variant).

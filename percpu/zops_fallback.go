@@ -9,6 +9,10 @@ import (
 
 var _ = atomic.LoadUint64 // some op sets use no atomics
 
+// fallbackPtrSize is the size of a pointer on the platform that builds the
+// fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.
+const fallbackPtrSize = 4 << (^uintptr(0) >> 63)
+
 // fallbackLoadCbneStore is the portable opLoadCbneStoreCPU/MMCID: the same effect on slot
 // shard, chosen by the caller, under that shard's fallback lock; idx returns
 // shard. The op compares the word at base + idx*stride with expect and, if equal, stores newv there.
@@ -197,7 +201,7 @@ func fallbackPoolPop(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer,
 	if v9 == 0x0 {
 		return nil, shard, 1
 	}
-	v10 := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(unsafe.Add(v8, v9*8), -8)))
+	v10 := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(unsafe.Add(v8, v9*fallbackPtrSize), -1*fallbackPtrSize)))
 	v11 := v9 - 0x1
 	atomic.StoreUint64((*uint64)(v4), v11)
 	return v10, shard, statusOK
@@ -240,7 +244,7 @@ func fallbackPoolPush(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer
 		return shard, 1
 	}
 	v13 := x
-	atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(v10, v11*8)), v13)
+	atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(v10, v11*fallbackPtrSize)), v13)
 	v14 := v11 + 0x1
 	atomic.StoreUint64((*uint64)(v6), v14)
 	return shard, statusOK

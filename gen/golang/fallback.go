@@ -15,6 +15,10 @@ import (
 func Fallback(ops []*ir.Op, generator string) ([]byte, error) {
 	f := header(generator, "", "sync/atomic", "unsafe")
 	f.p("var _ = atomic.LoadUint64 // some op sets use no atomics")
+	f.p("")
+	f.p("// fallbackPtrSize is the size of a pointer on the platform that builds the")
+	f.p("// fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.")
+	f.p("const fallbackPtrSize = 4 << (^uintptr(0) >> 63)")
 	for _, op := range ops {
 		if err := fallback(f, op); err != nil {
 			return nil, fmt.Errorf("fallback %s: %w", op.Name, err)
@@ -45,12 +49,31 @@ func (g *fb) operand(x ir.Operand) string {
 	return g.word(x.V)
 }
 
-func (g *fb) addr(a ir.Addr) string {
+// addr returns a's address as an unsafe.Pointer expression. ptr says the
+// access loads or stores a pointer: the IR describes the 64-bit layouts its
+// assembly targets, where an array of pointers has 8-byte elements, so an
+// indexed pointer access with Scale 8 counts its index and offset in pointer
+// slots, which the fallback scales by the platform's pointer size (4 on
+// 386, arm, ...); an offset's remainder below 8 bytes stays in bytes. Any
+// other address is in bytes on every platform. On 64-bit platforms both
+// readings give the same address.
+func (g *fb) addr(a ir.Addr, ptr bool) string {
 	s := fmt.Sprintf("v%d", a.Base)
+	slots := ptr && a.Index != 0 && a.Scale == 8
 	if a.Index != 0 {
-		s = fmt.Sprintf("unsafe.Add(%s, %s*%d)", s, g.word(a.Index), a.Scale)
+		if slots {
+			s = fmt.Sprintf("unsafe.Add(%s, %s*fallbackPtrSize)", s, g.word(a.Index))
+		} else {
+			s = fmt.Sprintf("unsafe.Add(%s, %s*%d)", s, g.word(a.Index), a.Scale)
+		}
 	}
-	if a.Off != 0 {
+	switch {
+	case a.Off == 0:
+	case slots && a.Off%8 == 0:
+		s = fmt.Sprintf("unsafe.Add(%s, %d*fallbackPtrSize)", s, a.Off/8)
+	case slots:
+		s = fmt.Sprintf("unsafe.Add(%s, %d*fallbackPtrSize%+d)", s, a.Off/8, a.Off%8)
+	default:
 		s = fmt.Sprintf("unsafe.Add(%s, %d)", s, a.Off)
 	}
 	return s
@@ -124,7 +147,7 @@ func fallback(f *file, op *ir.Op) error {
 				f.p("v%d := %s %s %s", s.Dst, g.word(s.A), goOps[s.ALU], g.operand(s.B))
 			}
 		case ir.Load:
-			a := g.addr(s.Addr)
+			a := g.addr(s.Addr, s.Size == 8 && s.Type == ir.Ptr)
 			switch {
 			case s.Size == 4:
 				f.p("v%d := uint64(atomic.LoadUint32((*uint32)(%s)))", s.Dst, a)
@@ -134,7 +157,7 @@ func fallback(f *file, op *ir.Op) error {
 				f.p("v%d := atomic.LoadUint64((*uint64)(%s))", s.Dst, a)
 			}
 		case ir.Store, ir.Commit:
-			a := g.addr(s.Addr)
+			a := g.addr(s.Addr, s.Size == 8 && !s.AddTo && op.TypeOf(s.A) == ir.Ptr)
 			switch {
 			case s.AddTo && s.Size == 4:
 				f.p("atomic.AddUint32((*uint32)(%s), uint32(%s))", a, g.word(s.A))
