@@ -130,7 +130,7 @@ func function(e *emitter, f *ir.Function) error {
 	e.ins("MOVD", "·threadOwnerOffset(SB)", s1)
 	e.ins("CBZ", s1, "owned")
 	e.ins("MOVD", fmt.Sprintf("(%s)(%s)", area, s1), s2)
-	e.ins("MOVD", "48(g)", s1) // g.m
+	e.ins("MOVD", fmt.Sprintf("%d(g)", ir.RuntimeGMOffset), s1) // g.m
 	e.ins("CMP", s1, s2)
 	e.ins("BNE", "unregistered")
 	e.label("owned")

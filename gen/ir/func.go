@@ -1,6 +1,10 @@
 package ir
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/gorseq/rseq/rseqabi"
+)
 
 // IndexKind says which field of the rseq area a function indexes by.
 type IndexKind struct {
@@ -11,16 +15,22 @@ type IndexKind struct {
 
 // The two index variants every op is generated in.
 var (
-	IndexCPU   = IndexKind{Suffix: "CPU", Field: "cpu_id", Offset: 4}
-	IndexMMCID = IndexKind{Suffix: "MMCID", Field: "mm_cid", Offset: 24}
+	IndexCPU   = IndexKind{Suffix: "CPU", Field: "cpu_id", Offset: rseqabi.OffsetCPUID}
+	IndexMMCID = IndexKind{Suffix: "MMCID", Field: "mm_cid", Offset: rseqabi.OffsetMMCID}
 	Indexes    = []IndexKind{IndexCPU, IndexMMCID}
 )
 
-// Area layout the prologue uses (struct rseq).
+// Area layout the prologue uses (struct rseq, from the kernel ABI mirror).
 const (
-	AreaCPUID = 4 // int32 cpu_id: negative when unusable
-	AreaCS    = 8 // u64 rseq_cs
+	AreaCPUID = rseqabi.OffsetCPUID // int32 cpu_id: negative when unusable
+	AreaCS    = rseqabi.OffsetCS    // u64 rseq_cs
 )
+
+// RuntimeGMOffset is the offset of the m field in the Go runtime's g
+// structure, which the arm64 prologue reads in builds without cgo (owner
+// check). percpu checks the runtime at init and a percpu test ties its own
+// constant to this one.
+const RuntimeGMOffset = 48
 
 // Status values (DESIGN.md).
 const (
