@@ -32,7 +32,7 @@ const maxOpCode = 8192
 // Any failure leaves every descriptor zero and returns why; the caller then
 // keeps the fast path off, so no bad descriptor is ever armed.
 func initOps() error {
-	if !zopHaveAsm {
+	if !haveAsm {
 		return errors.New("no generated critical sections in this build")
 	}
 	zopAddrs(&zopFns, &zopDescPtrs)

@@ -18,7 +18,7 @@ import (
 // while forcing aborts with signal storms, migrations and oversubscription.
 
 // opMode says how the op tests run in this process.
-func opFastPath() bool { return proc.fastPath && zopHaveAsm }
+func opFastPath() bool { return proc.fastPath && haveAsm }
 
 // opDo runs one op: fast is the generated critical section (returns its
 // status and keeps its results), fallback the generated portable version on

@@ -1,6 +1,8 @@
 package percpu
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/gorseq/rseq/gen/ir"
@@ -12,4 +14,29 @@ func TestGMOffsetMatchesGenerator(t *testing.T) {
 	if gMOffset != ir.RuntimeGMOffset {
 		t.Fatalf("percpu gMOffset %d, gen/ir RuntimeGMOffset %d", gMOffset, ir.RuntimeGMOffset)
 	}
+}
+
+// TestHaveAsmConstraints: haveAsm is declared in the thread word files,
+// which must build exactly where the generated assembly declarations do.
+func TestHaveAsmConstraints(t *testing.T) {
+	for gen, hand := range map[string]string{"zops_asm.go": "threadword_asm.go", "zops_noasm.go": "threadword_noasm.go"} {
+		if g, h := buildConstraint(t, gen), buildConstraint(t, hand); g != h {
+			t.Errorf("%s builds under %q but %s under %q", hand, h, gen, g)
+		}
+	}
+}
+
+func buildConstraint(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(src)) {
+		if c, ok := strings.CutPrefix(line, "//go:build "); ok {
+			return strings.TrimSpace(c)
+		}
+	}
+	t.Fatalf("%s has no //go:build line", name)
+	return ""
 }

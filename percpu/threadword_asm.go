@@ -4,8 +4,9 @@ package percpu
 
 import "unsafe"
 
-// haveAsm is true where the generated critical sections and the thread word
-// exist (linux/amd64 and linux/arm64 without the purego tag).
+// haveAsm is true where the generated critical sections (zops_asm.go) and
+// the thread word exist: linux/amd64 and linux/arm64 without the purego
+// tag. This file's build constraint is zops_asm.go's (a test checks).
 const haveAsm = true
 
 // readThreadWord returns the calling thread's thread word (DESIGN.md).

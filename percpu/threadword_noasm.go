@@ -4,7 +4,9 @@ package percpu
 
 import "unsafe"
 
-// haveAsm is false: no critical sections, every structure uses its fallback.
+// haveAsm is false: no critical sections (zops_noasm.go's stand-ins) and no
+// thread word; every structure uses its fallback. This file's build
+// constraint is zops_noasm.go's (a test checks).
 const haveAsm = false
 
 func readThreadWord() uintptr        { return 0 }

@@ -8,9 +8,6 @@ import (
 	"unsafe"
 )
 
-// zopHaveAsm is true where the generated critical sections exist.
-const zopHaveAsm = true
-
 // zopAddrs stores the ABI0 entry of every generated function in fns and
 // the address of its rseq_cs descriptor in descs, in op table order.
 //

@@ -8,9 +8,8 @@ import (
 	"unsafe"
 )
 
-// zopHaveAsm is false: there are no critical sections on this platform
-// or in purego builds; the stand-ins below send callers to the fallbacks.
-const zopHaveAsm = false
+// There are no critical sections on this platform or in purego builds
+// (haveAsm is false); the stand-ins below send callers to the fallbacks.
 
 func zopAddrs(fns, descs *[zopCount]unsafe.Pointer) {}
 

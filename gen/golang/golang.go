@@ -65,9 +65,6 @@ func declDoc(f *file, fn *ir.Function) {
 // Asm returns zops_asm.go: declarations of the asm functions.
 func Asm(fns []*ir.Function, generator string) ([]byte, error) {
 	f := header(generator, "linux && (amd64 || arm64) && !purego", "unsafe")
-	f.p("// zopHaveAsm is true where the generated critical sections exist.")
-	f.p("const zopHaveAsm = true")
-	f.p("")
 	f.p("// zopAddrs stores the ABI0 entry of every generated function in fns and")
 	f.p("// the address of its rseq_cs descriptor in descs, in op table order.")
 	f.p("//")
@@ -87,9 +84,8 @@ func Asm(fns []*ir.Function, generator string) ([]byte, error) {
 // that every caller takes its fallback.
 func NoAsm(fns []*ir.Function, generator string) ([]byte, error) {
 	f := header(generator, "!linux || !(amd64 || arm64) || purego", "unsafe")
-	f.p("// zopHaveAsm is false: there are no critical sections on this platform")
-	f.p("// or in purego builds; the stand-ins below send callers to the fallbacks.")
-	f.p("const zopHaveAsm = false")
+	f.p("// There are no critical sections on this platform or in purego builds")
+	f.p("// (haveAsm is false); the stand-ins below send callers to the fallbacks.")
 	f.p("")
 	f.p("func zopAddrs(fns, descs *[zopCount]unsafe.Pointer) {}")
 	for _, fn := range fns {
