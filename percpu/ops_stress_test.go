@@ -1,3 +1,5 @@
+//go:build linux
+
 package percpu
 
 import (
@@ -16,9 +18,6 @@ import (
 // Helpers the generated ops' tests share (ops_test.go): the status protocol
 // of DESIGN.md in one place, and a stress driver that runs an op's workers
 // while forcing aborts with signal storms, migrations and oversubscription.
-
-// opMode says how the op tests run in this process.
-func opFastPath() bool { return proc.fastPath && haveAsm }
 
 // opDo runs one op: fast is the generated critical section (returns its
 // status and keeps its results), fallback the generated portable version on
