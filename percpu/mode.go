@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"unsafe"
 
 	"github.com/gorseq/rseq/rseqabi"
 	"github.com/gorseq/rseq/rseqabi/libc"
@@ -57,10 +56,6 @@ var (
 	// M pointer in the record the thread word points at; 0 elsewhere.
 	threadOwnerOffset uintptr
 )
-
-// gMOffset is the offset of the m field in the runtime's g structure
-// (stack, stackguard0, stackguard1, _panic, _defer, m). Checked at init.
-const gMOffset = 48
 
 // process is what initialisation decided.
 type process struct {
@@ -171,15 +166,6 @@ func probeRegistration() error {
 	}
 	forgetProbe()
 	return fmt.Errorf("registration of the first thread failed: %w", err)
-}
-
-// currentM returns the calling goroutine's M (g.m).
-func currentM() unsafe.Pointer {
-	g := getg()
-	if g == nil {
-		return nil
-	}
-	return *(*unsafe.Pointer)(unsafe.Add(g, gMOffset))
 }
 
 // forgetProbe undoes what a failed probe left on the main thread, so that

@@ -1,7 +1,6 @@
 package percpu
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -37,36 +36,11 @@ const selfRecordOwnerOffset = 32
 const recordSize = 64
 
 func (selfOwnership) setup(p *process) error {
-	if err := selfCheckSelfMode(); err != nil {
+	if err := selfCheckRuntime(); err != nil {
 		return fmt.Errorf("self-check: %w", err)
 	}
 	if runtime.GOARCH == "arm64" {
 		threadOwnerOffset = selfRecordOwnerOffset
-	}
-	return nil
-}
-
-// selfCheckSelfMode checks the runtime internals ModeSelf relies on, so that
-// a Go release that changed them disables the fast path instead of
-// corrupting memory.
-func selfCheckSelfMode() error {
-	g := getg()
-	if g == nil {
-		return errors.New("cannot read g")
-	}
-	if runtime.GOARCH == "amd64" && readThreadWordMinus8() != uintptr(g) {
-		return fmt.Errorf("FS:-8 = %#x, want g = %p: FS is not &m.tls[1]", readThreadWordMinus8(), g)
-	}
-	m := currentM()
-	if m == nil {
-		return errors.New("g.m is nil")
-	}
-	g0 := *(*unsafe.Pointer)(m) // m.g0 is m's first field
-	if g0 == nil || g0 == g || *(*unsafe.Pointer)(unsafe.Add(g0, gMOffset)) != m {
-		return fmt.Errorf("g.m at offset %d does not lead back through m.g0 (g %p m %p g0 %p)", gMOffset, g, m, g0)
-	}
-	if w := readThreadWord(); w != 0 {
-		return fmt.Errorf("thread word is %#x before any registration: something else uses it", w)
 	}
 	return nil
 }
