@@ -1,8 +1,77 @@
 package percpu
 
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+)
+
 // Test-only helpers and views of unexported state, shared by the tests of
 // every platform (the Linux-only tests build with the linux tag).
 
 // opFastPath says whether the generated critical sections run in this
 // process (otherwise the ops' tests run their fallbacks only).
 func opFastPath() bool { return proc.fastPath && haveAsm }
+
+// forEachPooled calls fn for every object below a slot's count (quiescent
+// pool).
+func (f *poolFast[T]) forEachPooled(fn func(*T)) {
+	for i := 0; i < int(f.limit) && f.tops != nil; i++ {
+		n := atomic.LoadUint64(f.count(i))
+		for _, x := range f.region(i)[:min(n, uint64(f.capacity))] {
+			fn(x)
+		}
+	}
+}
+
+// forEachRetained calls fn for every non-nil entry: pooled objects and
+// stale references (quiescent pool).
+func (f *poolFast[T]) forEachRetained(fn func(*T)) {
+	for i := 0; i < int(f.limit) && f.tops != nil; i++ {
+		for _, x := range f.region(i) {
+			if x != nil {
+				fn(x)
+			}
+		}
+	}
+}
+
+// checkSlots verifies a quiescent pool's caches: every count is at most the
+// capacity and every entry below it holds an object.
+func (f *poolFast[T]) checkSlots() error {
+	for i := 0; i < int(f.limit) && f.tops != nil; i++ {
+		n := atomic.LoadUint64(f.count(i))
+		if n > uint64(f.capacity) {
+			return fmt.Errorf("slot %d: count %d beyond capacity %d", i, n, f.capacity)
+		}
+		for k, x := range f.region(i)[:n] {
+			if x == nil {
+				return fmt.Errorf("slot %d: entry %d of %d is nil", i, k, n)
+			}
+		}
+	}
+	return nil
+}
+
+// poolAborts describes the pool ops' abort counts (tests).
+func poolAborts() string {
+	var b strings.Builder
+	b.WriteString("pool op aborts:")
+	for i, op := range zopTable {
+		if strings.HasPrefix(op.fn, "opPool") {
+			fmt.Fprintf(&b, " %s %d", strings.TrimPrefix(op.fn, "op"), atomic.LoadUint64(&zopAborts[i]))
+		}
+	}
+	return b.String()
+}
+
+// poolAbortTotal is the number of aborted pool critical sections so far.
+func poolAbortTotal() uint64 {
+	var n uint64
+	for i, op := range zopTable {
+		if strings.HasPrefix(op.fn, "opPool") {
+			n += atomic.LoadUint64(&zopAborts[i])
+		}
+	}
+	return n
+}
