@@ -1,7 +1,7 @@
 // Command gen writes gorseq's per-CPU operations from their descriptions
 // in gen/ops: amd64 assembly (Avo), arm64 assembly (gen/arm64), the Go
 // declarations, the op table and the portable fallbacks. It runs from
-// percpu/zops_generate.go:
+// percpu/generate.go:
 //
 //	go generate ./percpu
 //
