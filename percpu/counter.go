@@ -1,6 +1,8 @@
 package percpu
 
 import (
+	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -198,3 +200,12 @@ func (c *Counter) PerSlot() (slots []int64, overflow int64) {
 	}
 	return slots, c.overflow.v.Load()
 }
+
+// String returns the total (Load) in decimal. It makes a *Counter an
+// expvar.Var, so expvar.Publish("requests", &c) serves the total in
+// /debug/vars, and a fmt.Stringer, so fmt prints the total.
+// (percpu does not import expvar, which would register an HTTP handler in
+// every program; example_counter_test.go asserts the expvar.Var interface.)
+func (c *Counter) String() string { return strconv.FormatInt(c.Load(), 10) }
+
+var _ fmt.Stringer = (*Counter)(nil)
