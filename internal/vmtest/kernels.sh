@@ -40,7 +40,12 @@ fetch() { # fetch NAME REGEX ARCH
 	echo "kernels: $name: downloading $pkg:$arch"
 	local tmp
 	tmp=$(mktemp -d)
-	chmod 755 "$tmp" # apt-get download runs as _apt
+	# As root, apt-get downloads as the unprivileged user _apt (its sandbox),
+	# which must be able to write the directory; otherwise it warns
+	# "Download is performed unsandboxed as root" and downloads as root.
+	if [ "$(id -u)" = 0 ] && id -u _apt >/dev/null 2>&1; then
+		chown _apt "$tmp"
+	fi
 	(cd "$tmp" && apt-get download -qq "$pkg:$arch" && dpkg -x ./*.deb root)
 	mkdir -p "$dir"
 	cp "$(ls "$tmp"/root/boot/vmlinuz-* | head -n 1)" "$dir/vmlinuz.tmp"
