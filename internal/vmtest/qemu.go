@@ -155,7 +155,7 @@ func Boot(ctx context.Context, m Machine, console io.Writer) (Outcome, error) {
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
+		line := StripTerminalControls(strings.TrimRight(sc.Text(), "\r"))
 		fmt.Fprintln(console, line)
 		if strings.HasPrefix(line, InfoPrefix) {
 			booted.Store(true)

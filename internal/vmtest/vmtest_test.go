@@ -137,6 +137,9 @@ func TestBoot(t *testing.T) {
 			if err != nil || !o.OK() || len(o.Results) != 0 {
 				t.Fatalf("outcome %+v, %v", o, err)
 			}
+			if i := strings.IndexByte(console.String(), 0x1b); i >= 0 {
+				t.Errorf("console log holds a terminal escape sequence at byte %d", i)
+			}
 			for _, want := range []string{c.want, "rseq register=ok cpu_id="} {
 				if !strings.Contains(console.String(), want) {
 					t.Errorf("console lacks %q", want)
