@@ -51,9 +51,13 @@ func (m Mode) String() string {
 // They are set during package initialisation and never change afterwards.
 var (
 	// threadAreaOffset is added to the thread word to find the area.
+	//
+	//lint:ignore U1000 read by assembly (zops_*.s, threadword_*.s), which staticcheck cannot see
 	threadAreaOffset uintptr
 	// threadOwnerOffset is, on arm64 without cgo, the offset of the owning
 	// M pointer in the record the thread word points at; 0 elsewhere.
+	//
+	//lint:ignore U1000 read by the arm64 assembly (zops_arm64.s, threadword_arm64.s), which staticcheck cannot see
 	threadOwnerOffset uintptr
 )
 

@@ -13,6 +13,7 @@
 // which the validator accepts only after FailIfWriteBarrier (see PoolPush).
 package ops
 
+//lint:ignore ST1001 the op descriptions are written in gen/ir's small language (Load, Commit, At, Imm, ...), read like librseq's templates; qualifying every word would bury them
 import . "github.com/gorseq/rseq/gen/ir"
 
 // All returns every op, in generation order (the order of the op table).
