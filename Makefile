@@ -1,32 +1,70 @@
 # gorseq: `make test` is the full verification matrix CI runs (.ci/run).
 GO      ?= go
 PKGS    ?= ./...
+# The Go releases gorseq supports: this machine's go (1.26) and the current
+# release, fetched through the module proxy by GOTOOLCHAIN (about 10 s once).
+GO_CURRENT ?= go1.27.3
+# staticcheck, installed (outside go.mod) into .cache/bin under its version.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK         ?= .cache/bin/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all test test-unit test-cgo test-nocgo test-glibc-off test-purego test-race vet check-generated generate bench demo
+.PHONY: all test check-tools test-unit test-cgo test-nocgo test-glibc-off test-purego test-race test-386 test-go-current vet staticcheck check-generated generate bench demo
 
 all: test
 
-# The README's test command (the verification matrix): vet for amd64 and arm64,
-# generated-code drift, every build mode on this kernel, race detector, and the
-# same tests on other kernels and architectures in qemu.
-test: vet check-generated test-nocgo test-cgo test-glibc-off test-purego test-race test-vm
+# The README's test command (the verification matrix): the tools it needs,
+# vet for every platform, staticcheck, generated-code drift, every build mode
+# on this kernel, race detector, 386, the current Go release, and the same
+# tests on other kernels and architectures in qemu.
+test: check-tools vet staticcheck check-generated test-nocgo test-cgo test-glibc-off test-purego test-race test-386 test-go-current test-vm
+
+# Fails at once, naming the Debian packages to install, when a tool a later
+# leg needs is missing (rather than after minutes of host legs).
+check-tools:
+	@missing=; \
+	for t in gcc:gcc git:git cpio:cpio qemu-aarch64-static:qemu-user-static \
+		qemu-system-aarch64:qemu-system-arm qemu-system-x86_64:qemu-system-x86; do \
+		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make test needs these Debian packages:$$missing"; \
+		echo "install them with: sudo apt-get install -y$$missing   (or run .ci/run, which does)"; \
+		exit 1; \
+	fi
 
 demo:
 	$(GO) run ./tools/rseqinfo
 
+# gofmt, and go vet (asmdecl included) for every platform the code builds
+# on: amd64 with and without cgo, arm64, 386, and the fallback-only ports.
 vet:
 	test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'gofmt needed'; exit 1; }
 	$(GO) vet $(PKGS)
 	CGO_ENABLED=0 $(GO) vet $(PKGS)
 	GOARCH=arm64 CGO_ENABLED=0 $(GO) vet $(PKGS)
+	GOARCH=386 CGO_ENABLED=0 $(GO) vet $(PKGS)
+	GOOS=darwin $(GO) vet $(PKGS)
+	GOOS=windows $(GO) vet $(PKGS)
+	GOOS=freebsd $(GO) vet $(PKGS)
+
+$(STATICCHECK):
+	rm -rf .cache/bin.tmp && mkdir -p .cache/bin
+	GOBIN=$(CURDIR)/.cache/bin.tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv .cache/bin.tmp/staticcheck $@ && rmdir .cache/bin.tmp
+
+# staticcheck for amd64 with cgo and arm64 without (which covers the other
+# build-tagged files); a false positive gets a //lint:ignore with its reason.
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
+	GOARCH=arm64 CGO_ENABLED=0 $(STATICCHECK) $(PKGS)
 
 # Pure Go threads: the library registers its own areas (ModeSelf).
 test-nocgo:
 	CGO_ENABLED=0 GORSEQ_EXPECT_MODE=self $(GO) test -count=1 $(PKGS)
 
-# cgo with glibc registering every thread (ModeLibc).
+# cgo with glibc registering every thread (ModeLibc; glibc 2.35+).
 test-cgo:
-	CGO_ENABLED=1 $(GO) test -count=1 $(PKGS)
+	CGO_ENABLED=1 GORSEQ_EXPECT_MODE=libc $(GO) test -count=1 $(PKGS)
 
 # cgo with glibc's registration turned off: the legacy shared protocol (ModeShared).
 test-glibc-off:
@@ -38,6 +76,19 @@ test-purego:
 
 test-race:
 	CGO_ENABLED=1 $(GO) test -count=1 -race $(PKGS)
+
+# 32-bit: no assembly, every structure on its portable fallback (ModeNone).
+# 386 binaries run natively on amd64.
+test-386:
+	GOARCH=386 CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -short $(PKGS)
+
+# The current Go release: the runtime internals percpu relies on must still
+# hold there, so the fast path must be on (GORSEQ_EXPECT_MODE makes
+# TestStatus fail otherwise). Host legs with and without cgo, -short.
+test-go-current:
+	GOTOOLCHAIN=$(GO_CURRENT) $(GO) version
+	GOTOOLCHAIN=$(GO_CURRENT) CGO_ENABLED=0 GORSEQ_EXPECT_MODE=self $(GO) test -count=1 -short ./rseqabi/... ./percpu/...
+	GOTOOLCHAIN=$(GO_CURRENT) CGO_ENABLED=1 GORSEQ_EXPECT_MODE=libc $(GO) test -count=1 -short ./percpu/...
 
 generate:
 	$(GO) generate ./percpu
