@@ -114,14 +114,14 @@ VMTEST_PKGS   ?= ./rseqabi/... ./percpu/... ./internal/testutil
 # keep -test.short (tests scale their stress loops down with testing.Short()).
 VMTEST_ARGS   ?= -test.short -test.timeout=4m
 VMTEST_FLAGS  ?= -smp 4 -mem 1024 -timeout 8m -run-timeout 5m
-# All VM binaries are non-cgo: the library owns its areas (ModeSelf) on any
+# The VM binaries are non-cgo unless a target says -cgo: the library owns its areas (ModeSelf) on any
 # kernel with rseq, 6.1 included (cpu_id only there: no mm_cid, no node_id).
 VMTEST_ENV    ?= -env GORSEQ_EXPECT_MODE=self
 
 .PHONY: kernels test-vm test-arm64 test-linux61 test-linux61-rt test-linux61-cgo test-linux61-glibc-off test-arm64-aborts test-qemu-user test-vmtest-host
 
 kernels:
-	bash internal/vmtest/kernels.sh
+	KERNEL_CACHE=$(KERNELS) bash internal/vmtest/kernels.sh
 
 # arm64, Linux 6.12 (Debian 12 cloud kernel): cpu_id, node_id and mm_cid live.
 test-arm64: kernels
@@ -170,7 +170,7 @@ test-qemu-user:
 
 # The harness' own host-side tests (cpio writer, result lines, a real boot
 # of the init's rseq self-check when kernels are cached).
-test-vmtest-host:
-	$(GO) test -count=1 ./internal/vmtest/...
+test-vmtest-host: kernels
+	VMTEST_BOOT=1 VMTEST_KERNELS=$(abspath $(KERNELS)) $(GO) test -count=1 ./internal/vmtest/...
 
 test-vm: test-qemu-user test-arm64 test-linux61 test-linux61-rt test-linux61-cgo test-linux61-glibc-off

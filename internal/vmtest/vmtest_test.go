@@ -100,6 +100,10 @@ func TestBoot(t *testing.T) {
 		t.Skip("set VMTEST_BOOT=1 to boot kernels")
 	}
 	root := moduleRoot(t)
+	kernels := os.Getenv("VMTEST_KERNELS") // make test-vmtest-host passes $(KERNELS)
+	if kernels == "" {
+		kernels = filepath.Join(root, ".cache/kernels")
+	}
 	for _, c := range []struct {
 		arch, kernel, want string
 	}{
@@ -108,7 +112,7 @@ func TestBoot(t *testing.T) {
 		{"amd64", "amd64-6.1-rt", "AT_RSEQ_FEATURE_SIZE=absent"},
 	} {
 		t.Run(c.kernel, func(t *testing.T) {
-			kernel := filepath.Join(root, ".cache/kernels", c.kernel, "vmlinuz")
+			kernel := filepath.Join(kernels, c.kernel, "vmlinuz")
 			if _, err := os.Stat(kernel); err != nil {
 				t.Skipf("no kernel (make kernels): %v", err)
 			}
