@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 )
 
-// Test-only helpers and views of unexported state, shared by the tests of
-// every platform (the Linux-only tests build with the linux tag).
+// Helpers only tests use, kept out of the shipping files (as Go's
+// src/sync/export_test.go does): views of unexported state and abort counts.
 
 // opFastPath says whether the generated critical sections run in this
 // process (otherwise the ops' tests run their fallbacks only).
