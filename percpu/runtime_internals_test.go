@@ -1,6 +1,8 @@
 package percpu
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"strings"
 	"testing"
@@ -29,6 +31,9 @@ func TestHaveAsmConstraints(t *testing.T) {
 func buildConstraint(t *testing.T, name string) string {
 	t.Helper()
 	src, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("no sources here (a VM runs the test binary alone): %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
