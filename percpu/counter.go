@@ -32,6 +32,8 @@ type Counter struct {
 	// base points at the first 64-byte slot of the current slot array. The
 	// critical section loads it inside the section, so Reset can swap in a
 	// fresh array and fence out every section still using the old one.
+	// It must stay the first field: counterAddSlow turns &c.base back
+	// into c.
 	base unsafe.Pointer
 	// overflow takes the adds of threads that cannot use the per-CPU slots
 	// (registration failed, index out of range): atomic adds only, never
@@ -53,22 +55,12 @@ type paddedInt64 struct {
 // proc, in mode.go's init.
 var counterRseq bool
 
-// Add adds delta to the counter.
+// Add adds delta to the counter. It inlines into the caller: one call of
+// the generated hot op counterAdd, whose critical section adds to this
+// CPU's slot, and which jumps to counterAddSlow for everything else (first
+// use, a thread without rseq, no critical sections).
 func (c *Counter) Add(delta int64) {
-	if counterRseq {
-		if p := atomic.LoadPointer(&c.base); p != nil {
-			var st int
-			if proc.useMMCID {
-				_, st = opLoadAddLoadLoadAddStoreMMCID(unsafe.Pointer(&c.base), counterSlotSize, uintptr(proc.slots), delta)
-			} else {
-				_, st = opLoadAddLoadLoadAddStoreCPU(unsafe.Pointer(&c.base), counterSlotSize, uintptr(proc.slots), delta)
-			}
-			if st == statusOK {
-				return
-			}
-		}
-	}
-	c.addSlow(delta)
+	counterAdd(unsafe.Pointer(&c.base), delta)
 }
 
 // Inc adds 1 to the counter.
@@ -78,7 +70,8 @@ func (c *Counter) Inc() { c.Add(1) }
 func (c *Counter) Dec() { c.Add(-1) }
 
 // addSlow allocates the slots on first use, registers the calling thread if
-// it has no rseq area yet, and otherwise falls back.
+// it has no rseq area yet, and otherwise falls back. It is counterAdd's slow
+// path (through counterAddSlow).
 func (c *Counter) addSlow(delta int64) {
 	c.slots()
 	if counterRseq {

@@ -80,6 +80,7 @@ var proc process
 func init() {
 	proc = decide(libc.Detect())
 	counterRseq = proc.fastPath && proc.fenceErr == nil
+	setHotGlobals(&proc)
 }
 
 // decide picks the process' Mode. It runs on the main goroutine, which the

@@ -28,7 +28,12 @@ func TestOpAbortRestart(t *testing.T) {
 		t.Skip("fast path off: ", Status().Reason)
 	}
 	for i := range zopTable {
-		t.Run(zopTable[i].fn, func(t *testing.T) { abortRestart(t, i) })
+		t.Run(zopTable[i].fn, func(t *testing.T) {
+			if off := hotOff(zopTable[i].fn); off != "" {
+				t.Skip(off)
+			}
+			abortRestart(t, i)
+		})
 	}
 }
 
@@ -258,6 +263,23 @@ func tightLoop(fi int, enough func() bool) error {
 		}
 	case "PoolPop", "PoolPush":
 		return poolTightLoop(info.fn, mm, limit, enough)
+	case "CounterAdd":
+		var c Counter
+		var n int64
+		for !enough() {
+			for range batch {
+				c.Add(1)
+			}
+			n += batch
+		}
+		if got := c.Load(); got != n {
+			return fmt.Errorf("%s: Load = %d after %d adds (an abort lost or repeated an add)", info.fn, got, n)
+		}
+		if _, over := c.PerSlot(); over != 0 {
+			return fmt.Errorf("%s: %d adds went to the overflow slot", info.fn, over)
+		}
+	case "PoolGet", "PoolPut":
+		return hotPoolTightLoop(info.fn, int(limit), enough)
 	default:
 		return fmt.Errorf("no tight loop for op %s: add a case to tightLoop (gen/README.md)", info.op)
 	}
@@ -309,4 +331,62 @@ func poolTightLoop(fn string, mm bool, limit uintptr, enough func() bool) error 
 		return fmt.Errorf("%s: %v", fn, err)
 	}
 	return nil
+}
+
+// hotOff says why the hot op fn cannot run here ("" if it can).
+func hotOff(fn string) string {
+	switch {
+	case fn == "counterAdd" && counterSlots == 0:
+		return "counterAdd is off (Counter on its fallback)"
+	case (fn == "poolGet" || fn == "poolPut") && poolSlots == 0:
+		return "the pool's hot ops are off (no fast path)"
+	}
+	return ""
+}
+
+// hotPoolTightLoop gets and puts tokens through Pool.Get and Pool.Put (the
+// hot ops poolGet and poolPut) on one thread. Every token must end up in
+// exactly one place (the pool or the loop's hands), except the ones an
+// aborted poolGet dropped: at most one per poolGet abort.
+func hotPoolTightLoop(fn string, limit int, enough func() bool) error {
+	p := &Pool[int]{PerCPU: 8}
+	objs := make([]int, 4*limit+8)
+	for k := range objs {
+		objs[k] = k
+		p.Put(&objs[k])
+	}
+	abortsBefore := hotAborts("poolGet")
+	var held []*int
+	for !enough() {
+		for range 200 {
+			for range 2 {
+				if x, ok := p.Get(); ok {
+					held = append(held, x)
+				}
+			}
+			for len(held) > 0 {
+				p.Put(held[len(held)-1])
+				held = held[:len(held)-1]
+			}
+		}
+	}
+	s := p.storage()
+	seen := map[*int]bool{}
+	for _, x := range append(s.pooled(), held...) {
+		if x == nil {
+			continue // a hole (checked below)
+		}
+		if seen[x] {
+			return fmt.Errorf("%s: token %d twice", fn, *x)
+		}
+		if *x < 0 || *x >= len(objs) || x != &objs[*x] {
+			return fmt.Errorf("%s: %p is not a token", fn, x)
+		}
+		seen[x] = true
+	}
+	lost, aborts := len(objs)-len(seen), hotAborts("poolGet")-abortsBefore
+	if uint64(lost) > aborts {
+		return fmt.Errorf("%s: %d of %d tokens lost, and poolGet aborted %d times", fn, lost, len(objs), aborts)
+	}
+	return s.fast.checkSlots()
 }

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/gorseq/rseq/gen/ops"
+	"github.com/gorseq/rseq/rseqabi"
 	"golang.org/x/sys/unix"
 )
 
@@ -484,6 +485,42 @@ func TestPoolTopsShift(t *testing.T) {
 	}
 }
 
+// TestHotOpLayout: the hot ops read Counter and poolState fields and the
+// area's index fields at offsets fixed in gen/ops and here; they must be
+// where the Go types put them, for every T.
+func TestHotOpLayout(t *testing.T) {
+	var c Counter
+	var s poolState[testObj]
+	var a rseqabi.Area
+	for _, x := range []struct {
+		what      string
+		got, want uintptr
+	}{
+		{"Counter.base (counterAdd's base is the Counter)", unsafe.Offsetof(c.base), 0},
+		{"counterSlotSize", counterSlotSize, 1 << ops.CounterSlotShift},
+		{"poolState.fast.tops", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.tops), ops.PoolStateTops},
+		{"poolState.fast.entriesPtr", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.entriesPtr), ops.PoolStateEntries},
+		{"poolState.fast.span", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.span), ops.PoolStateSpan},
+		{"poolState.fast.capacity", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.capacity), ops.PoolStateCapacity},
+		{"Pool[T].state vs Pool[poolAny].state", unsafe.Offsetof(Pool[testObj]{}.state), unsafe.Offsetof(Pool[poolAny]{}.state)},
+		{"sizeof Pool[T] vs Pool[poolAny]", unsafe.Sizeof(Pool[testObj]{}), unsafe.Sizeof(Pool[poolAny]{})},
+		{"sizeof poolState[T] vs poolState[poolAny]", unsafe.Sizeof(s), unsafe.Sizeof(poolState[poolAny]{})},
+		{"struct rseq cpu_id", unsafe.Offsetof(a.CPUID), areaCPUIDOffset},
+		{"struct rseq mm_cid", unsafe.Offsetof(a.MMCID), areaMMCIDOffset},
+	} {
+		if x.got != x.want {
+			t.Errorf("%s: offset %d, the hot ops assume %d", x.what, x.got, x.want)
+		}
+	}
+	want := uintptr(areaCPUIDOffset)
+	if proc.useMMCID {
+		want = areaMMCIDOffset
+	}
+	if hotIndexOffset != want {
+		t.Errorf("hotIndexOffset %d, want %d (useMMCID %v)", hotIndexOffset, want, proc.useMMCID)
+	}
+}
+
 func (c *testCaches) region(i uintptr) []*int {
 	return c.entries[i*poolTestSpan/poolTestPtrSize:][:poolTestCap]
 }
@@ -694,7 +731,7 @@ func TestOpStats(t *testing.T) {
 				t.Errorf("%s: abort_ip inside the section", s.Func)
 			}
 		}
-		if s.Name == "" || (s.Index != "cpu_id" && s.Index != "mm_cid") {
+		if s.Name == "" || (s.Index != "cpu_id" && s.Index != "mm_cid" && s.Index != "cpu_id or mm_cid") {
 			t.Errorf("bad stat %+v", s)
 		}
 	}

@@ -82,43 +82,51 @@ const (
 // Get removes an object from the pool and returns it with true. If the pool
 // is empty it returns New() (ok is true when New returned non-nil) or, if New
 // is nil, (nil, false). The caller owns the object until it Puts it back.
+//
+// Get inlines into the caller: one call of the generated hot op poolGet,
+// whose critical section pops this CPU's cache, and which jumps to the slow
+// path (getSlow) for everything else.
 func (p *Pool[T]) Get() (*T, bool) {
-	s := p.state.Load()
-	if s != nil && s.fast.tops != nil {
-		// The common case, inline: one critical section on this CPU's
-		// cache.
-		f := &s.fast
-		var x unsafe.Pointer
-		var st int
-		if proc.useMMCID {
-			x, _, st = opPoolPopMMCID(f.tops, f.entriesPtr, f.limit, f.span)
-		} else {
-			x, _, st = opPoolPopCPU(f.tops, f.entriesPtr, f.limit, f.span)
-		}
-		if st == statusOK {
-			if raceEnabled {
-				f.raceSync.Add(1)
-			}
-			return (*T)(x), true
-		}
-		return p.orNew(s.getMissed(st))
+	x := poolGet(unsafe.Pointer(&p.state))
+	if raceEnabled {
+		p.raceSync()
 	}
-	if s != nil && !raceEnabled {
-		// The fallback's common case, inline: this P's stack.
+	return (*T)(x), x != nil
+}
+
+// raceSync gives the race detector, in race builds, the happens-before edge
+// from a Put to the Get of the same object that the critical sections
+// provide but it cannot see (see poolFast.raceSync).
+func (p *Pool[T]) raceSync() {
+	if s := p.state.Load(); s != nil {
+		s.fast.raceSync.Add(1)
+	}
+}
+
+// getSlow is Get when this CPU's cache cannot serve it: the per-P and
+// shared levels, then New. It runs as poolGet's slow path, on the
+// type-erased Pool[poolAny] (see poolAny), and returns nil only when New is
+// nil or returned nil.
+func (p *Pool[T]) getSlow() *T {
+	s := p.state.Load()
+	if s != nil && !raceEnabled && s.fast.tops == nil {
+		// The fallback's common case: this P's stack.
 		id := runtime_procPin()
 		if id < len(s.shards) {
 			if x := s.shards[id].pop(); x != nil {
 				runtime_procUnpin()
-				return x, true
+				return x
 			}
 		}
 		runtime_procUnpin()
-		return p.orNew(s.sharedGet())
+		x, _ := p.orNew(s.sharedGet())
+		return x
 	}
 	if s == nil {
 		s = p.storage() // the first use allocates the storage
 	}
-	return p.orNew(s.get())
+	x, _ := p.orNew(s.get())
+	return x
 }
 
 // orNew returns x, or if x is nil what New makes.
@@ -136,31 +144,29 @@ func (p *Pool[T]) orNew(x *T) (*T, bool) {
 // Put adds x to the pool. Put(nil) does nothing. If every level of the pool
 // is full, x is dropped and left to the garbage collector. The caller must
 // not use x after Put.
+//
+// Put inlines into the caller: one call of the generated hot op poolPut,
+// whose critical section pushes x on this CPU's cache while the collector is
+// not marking, and which jumps to the slow path (putSlow) for everything
+// else.
 func (p *Pool[T]) Put(x *T) {
+	if raceEnabled {
+		p.raceSync()
+	}
+	poolPut(unsafe.Pointer(&p.state), unsafe.Pointer(x))
+}
+
+// putSlow is Put when this CPU's cache cannot take x (full, collector
+// marking, thread without rseq, first use, no fast path): the per-P and
+// shared levels. It runs as poolPut's slow path, on the type-erased
+// Pool[poolAny] (see poolAny).
+func (p *Pool[T]) putSlow(x *T) {
 	if x == nil {
 		return
 	}
 	s := p.state.Load()
-	if s != nil && s.fast.tops != nil {
-		// The common case, inline: one critical section pushes x on
-		// this CPU's cache (while the write barrier is off).
-		f := &s.fast
-		if raceEnabled {
-			f.raceSync.Add(1)
-		}
-		var st int
-		if proc.useMMCID {
-			_, st = opPoolPushMMCID(f.tops, f.entriesPtr, f.limit, f.span, f.capacity, unsafe.Pointer(x), writeBarrierFlag)
-		} else {
-			_, st = opPoolPushCPU(f.tops, f.entriesPtr, f.limit, f.span, f.capacity, unsafe.Pointer(x), writeBarrierFlag)
-		}
-		if st != statusOK {
-			s.putMissed(x, st)
-		}
-		return
-	}
-	if s != nil && !raceEnabled {
-		// The fallback's common case, inline: this P's stack.
+	if s != nil && !raceEnabled && s.fast.tops == nil {
+		// The fallback's common case: this P's stack.
 		id := runtime_procPin()
 		if id < len(s.shards) && s.shards[id].push(x) {
 			runtime_procUnpin()
@@ -219,11 +225,12 @@ func (p *Pool[T]) allocState() *poolState[T] {
 // operation that loaded the old one finishes on it and what it leaves there
 // becomes garbage.
 type poolState[T any] struct {
+	// Per-CPU caches (fast.tops != nil): see pool_fast.go. First, at the
+	// offsets the hot ops read (gen/ops PoolState*, checked by a test).
+	fast poolFast[T]
+
 	perCPU int // capacity of one CPU's or P's cache
 	slots  int // number of per-CPU caches (0 without the fast path)
-
-	// Per-CPU caches (fast.tops != nil): see pool_fast.go.
-	fast poolFast[T]
 
 	// One cache per P, indexed by the P id the goroutine is pinned to.
 	shards []poolShard[T]

@@ -109,10 +109,17 @@ const poolRetries = 2
 // pop runs PoolPop; st is its status.
 func (f *poolFast[T]) pop() (x *T, st int) {
 	var p unsafe.Pointer
-	if proc.useMMCID {
-		p, _, st = opPoolPopMMCID(f.tops, f.entriesPtr, f.limit, f.span)
-	} else {
-		p, _, st = opPoolPopCPU(f.tops, f.entriesPtr, f.limit, f.span)
+	for {
+		if proc.useMMCID {
+			p, _, st = opPoolPopMMCID(f.tops, f.entriesPtr, f.limit, f.span)
+		} else {
+			p, _, st = opPoolPopCPU(f.tops, f.entriesPtr, f.limit, f.span)
+		}
+		if st != statusOK || p != nil {
+			break
+		}
+		// A hole: the nil entry an aborted poolGet left (its object was
+		// dropped). Popping it repaired the cache; pop again.
 	}
 	if raceEnabled && st == statusOK {
 		f.raceSync.Add(1)

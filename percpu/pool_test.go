@@ -796,3 +796,48 @@ func TestPoolLevels(t *testing.T) {
 		}
 	})
 }
+
+// TestPoolGCDrain is the shape of Go's own TestPoolGC (sync/pool_test.go),
+// stricter: Put N objects that have cleanups and finalizers, drain the pool
+// with N Gets, drop them, collect: every object's cleanup and finalizer must
+// run, because Get clears the entry it pops (the pool keeps no reference to
+// what it hands out). Go's test allows one survivor; this one allows none.
+// It runs on one CPU (so that Get sees the cache Put filled) and after a
+// completed collection (a Get during a mark phase may leave a stale
+// reference: the documented bound).
+func TestPoolGCDrain(t *testing.T) {
+	for _, n := range []int{10, 100} { // within one CPU's cache; spilling to the per-P and shared levels
+		t.Run(fmt.Sprint("N=", n), func(t *testing.T) {
+			var p Pool[string]
+			var cleaned, finalized atomic.Int64
+			onOneCPU(t, func() {
+				putWithCleanups(&p, n, &cleaned, &finalized)
+				runtime.GC() // no mark phase during the drain
+				for i := 0; i < n; i++ {
+					if x, ok := p.Get(); !ok || x == nil {
+						t.Errorf("Get %d of %d found the pool empty", i+1, n)
+					}
+				}
+			})
+			for i := 0; i < 50 && (cleaned.Load() < int64(n) || finalized.Load() < int64(n)); i++ {
+				runtime.GC()
+				time.Sleep(time.Duration(i+1) * time.Millisecond)
+			}
+			if c, f := cleaned.Load(), finalized.Load(); c != int64(n) || f != int64(n) {
+				t.Fatalf("after the drain, %d of %d cleanups and %d finalizers ran; the pool retains %d objects",
+					c, n, f, len(p.storage().retained()))
+			}
+		})
+	}
+}
+
+//go:noinline
+func putWithCleanups(p *Pool[string], n int, cleaned, finalized *atomic.Int64) {
+	for i := 0; i < n; i++ {
+		v := new(string)
+		*v = "pooled"
+		runtime.AddCleanup(v, func(c *atomic.Int64) { c.Add(1) }, cleaned)
+		runtime.SetFinalizer(v, func(*string) { finalized.Add(1) })
+		p.Put(v)
+	}
+}

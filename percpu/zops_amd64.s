@@ -1320,7 +1320,260 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func zopAddrs(fns *[16]unsafe.Pointer, descs *[16]unsafe.Pointer)
+// func counterAdd(base unsafe.Pointer, delta int64)
+TEXT ·counterAdd(SB), NOSPLIT, $0-16
+	// hot op: the slow path takes every call while counterSlots is 0 (no descriptor armed)
+	CMPQ ·counterSlots+0(SB), $0x00
+	JEQ  slow
+
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	BYTE  $0x64
+	BYTE  $0x48
+	BYTE  $0x8b
+	BYTE  $0x04
+	BYTE  $0x25
+	LONG  $0x00000000
+	TESTQ AX, AX
+	JZ    slow
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  slow
+
+retry:
+	LEAQ zdescCounterAdd<>+0(SB), R14
+	MOVQ R14, 8(AX)
+
+	// start_ip marker: NOPL with immediate "rsqS"
+	LONG $0x00841f0f
+	LONG $0x53717372
+	MOVQ ·hotIndexOffset+0(SB), R14
+	MOVL (AX)(R14*1), BX
+	CMPQ BX, ·counterSlots+0(SB)
+	JCC  slow
+	MOVQ base+0(FP), CX
+	MOVQ (CX), DX
+	CMPQ DX, $+0
+	JEQ  slow
+	MOVQ BX, CX
+	SHLQ $0x06, CX
+	MOVQ delta+8(FP), SI
+	ADDQ SI, (DX)(CX*1)
+
+	// post_commit_ip marker: NOPL with immediate "rsqC"
+	LONG $0x00841f0f
+	LONG $0x43717372
+	RET
+
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
+slow:
+	// tail jump: counterAddSlow has this function's frame and returns to our caller
+	JMP ·counterAddSlow+0(SB)
+
+	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x3d
+	LONG $0x53053053
+	LEAQ ·zopAborts+128(SB), R14
+	LOCK
+	INCQ (R14)
+	JMP  retry
+
+// func poolGet(state unsafe.Pointer) (x unsafe.Pointer)
+TEXT ·poolGet(SB), NOSPLIT, $0-16
+	// hot op: the slow path takes every call while poolSlots is 0 (no descriptor armed)
+	CMPQ ·poolSlots+0(SB), $0x00
+	JEQ  slow
+
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	BYTE  $0x64
+	BYTE  $0x48
+	BYTE  $0x8b
+	BYTE  $0x04
+	BYTE  $0x25
+	LONG  $0x00000000
+	TESTQ AX, AX
+	JZ    slow
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  slow
+
+retry:
+	LEAQ zdescPoolGet<>+0(SB), R14
+	MOVQ R14, 8(AX)
+
+	// start_ip marker: NOPL with immediate "rsqS"
+	LONG  $0x00841f0f
+	LONG  $0x53717372
+	MOVQ  ·hotIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
+	CMPQ  BX, ·poolSlots+0(SB)
+	JCC   slow
+	MOVQ  state+0(FP), CX
+	MOVQ  (CX), DX
+	CMPQ  DX, $+0
+	JEQ   slow
+	MOVQ  (DX), CX
+	CMPQ  CX, $+0
+	JEQ   slow
+	MOVQ  ·writeBarrierFlag+0(SB), SI
+	MOVL  (SI), DI
+	CMPQ  DI, $+0
+	JNE   slow
+	MOVQ  BX, SI
+	SHLQ  $0x06, SI
+	MOVQ  CX, DI
+	ADDQ  SI, DI
+	MOVQ  24(DX), CX
+	MOVQ  8(DX), SI
+	MOVQ  BX, DX
+	IMULQ CX, DX
+	MOVQ  SI, CX
+	ADDQ  DX, CX
+	MOVQ  (DI), DX
+	CMPQ  DX, $+0
+	JEQ   slow
+	MOVQ  -8(CX)(DX*8), SI
+	CMPQ  SI, $+0
+	JEQ   slow
+	MOVQ  $+0, -8(CX)(DX*8)
+	MOVQ  DX, CX
+	SUBQ  $+1, CX
+	MOVQ  CX, (DI)
+
+	// post_commit_ip marker: NOPL with immediate "rsqC"
+	LONG $0x00841f0f
+	LONG $0x43717372
+	MOVQ SI, x+8(FP)
+	RET
+
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
+slow:
+	// tail jump: poolGetSlow has this function's frame and returns to our caller
+	JMP ·poolGetSlow+0(SB)
+
+	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x3d
+	LONG $0x53053053
+	LEAQ ·zopAborts+136(SB), R14
+	LOCK
+	INCQ (R14)
+	JMP  retry
+
+// func poolPut(state unsafe.Pointer, x unsafe.Pointer)
+TEXT ·poolPut(SB), NOSPLIT, $0-16
+	// hot op: the slow path takes every call while poolSlots is 0 (no descriptor armed)
+	CMPQ ·poolSlots+0(SB), $0x00
+	JEQ  slow
+
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	BYTE  $0x64
+	BYTE  $0x48
+	BYTE  $0x8b
+	BYTE  $0x04
+	BYTE  $0x25
+	LONG  $0x00000000
+	TESTQ AX, AX
+	JZ    slow
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  slow
+
+retry:
+	LEAQ zdescPoolPut<>+0(SB), R14
+	MOVQ R14, 8(AX)
+
+	// start_ip marker: NOPL with immediate "rsqS"
+	LONG  $0x00841f0f
+	LONG  $0x53717372
+	MOVQ  ·hotIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
+	CMPQ  BX, ·poolSlots+0(SB)
+	JCC   slow
+	MOVQ  x+8(FP), CX
+	CMPQ  CX, $+0
+	JEQ   slow
+	MOVQ  state+0(FP), CX
+	MOVQ  (CX), DX
+	CMPQ  DX, $+0
+	JEQ   slow
+	MOVQ  (DX), CX
+	CMPQ  CX, $+0
+	JEQ   slow
+	MOVQ  ·writeBarrierFlag+0(SB), SI
+	MOVL  (SI), DI
+	CMPQ  DI, $+0
+	JNE   slow
+	MOVQ  BX, SI
+	SHLQ  $0x06, SI
+	MOVQ  CX, DI
+	ADDQ  SI, DI
+	MOVQ  24(DX), CX
+	MOVQ  8(DX), SI
+	MOVQ  BX, R8
+	IMULQ CX, R8
+	MOVQ  SI, CX
+	ADDQ  R8, CX
+	MOVQ  (DI), SI
+	MOVQ  32(DX), R8
+	CMPQ  SI, R8
+	JCC   slow
+	MOVQ  x+8(FP), DX
+	MOVQ  DX, (CX)(SI*8)
+	MOVQ  SI, CX
+	ADDQ  $+1, CX
+	MOVQ  CX, (DI)
+
+	// post_commit_ip marker: NOPL with immediate "rsqC"
+	LONG $0x00841f0f
+	LONG $0x43717372
+	RET
+
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
+slow:
+	// tail jump: poolPutSlow has this function's frame and returns to our caller
+	JMP ·poolPutSlow+0(SB)
+
+	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x3d
+	LONG $0x53053053
+	LEAQ ·zopAborts+144(SB), R14
+	LOCK
+	INCQ (R14)
+	JMP  retry
+
+// func zopAddrs(fns *[19]unsafe.Pointer, descs *[19]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ fns+0(FP), DI
 	MOVQ descs+8(FP), SI
@@ -1388,6 +1641,18 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ AX, 120(DI)
 	LEAQ zdescPoolPushMMCID<>+0(SB), AX
 	MOVQ AX, 120(SI)
+	LEAQ ·counterAdd+0(SB), AX
+	MOVQ AX, 128(DI)
+	LEAQ zdescCounterAdd<>+0(SB), AX
+	MOVQ AX, 128(SI)
+	LEAQ ·poolGet+0(SB), AX
+	MOVQ AX, 136(DI)
+	LEAQ zdescPoolGet<>+0(SB), AX
+	MOVQ AX, 136(SI)
+	LEAQ ·poolPut+0(SB), AX
+	MOVQ AX, 144(DI)
+	LEAQ zdescPoolPut<>+0(SB), AX
+	MOVQ AX, 144(SI)
 	RET
 
 GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
@@ -1421,3 +1686,9 @@ GLOBL zdescPoolPopMMCID<>(SB), NOPTR, $32
 GLOBL zdescPoolPushCPU<>(SB), NOPTR, $32
 
 GLOBL zdescPoolPushMMCID<>(SB), NOPTR, $32
+
+GLOBL zdescCounterAdd<>(SB), NOPTR, $32
+
+GLOBL zdescPoolGet<>(SB), NOPTR, $32
+
+GLOBL zdescPoolPut<>(SB), NOPTR, $32

@@ -1224,7 +1224,225 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func zopAddrs(fns, descs *[16]unsafe.Pointer)
+// func counterAdd(base unsafe.Pointer, delta int64)
+// Indexed by cpu_id or mm_cid; see the Go declaration.
+TEXT ·counterAdd(SB), NOSPLIT, $0-16
+	// hot op: the slow path takes every call while counterSlots is 0 (no descriptor armed)
+	MOVD   ·counterSlots(SB), R16
+	CBZ    R16, slow
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	MRS    TPIDR_EL0, R0
+	CBZ    R0, slow
+	MOVD   ·threadOwnerOffset(SB), R16
+	CBZ    R16, owned
+	MOVD   (R0)(R16), R17
+	MOVD   48(g), R16
+	CMP    R16, R17
+	BNE    slow
+
+owned:
+	MOVD   ·threadAreaOffset(SB), R16
+	ADD    R16, R0, R0
+	MOVWU  4(R0), R16
+	TBNZ   $31, R16, slow
+
+retry:
+	MOVD   $zdescCounterAdd<>(SB), R16
+	MOVD   R16, 8(R0)
+	// start_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30029d1f
+	MOVD   ·hotIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
+	MOVD   ·counterSlots(SB), R16
+	CMP    R16, R1
+	BHS    slow
+	MOVD   base+0(FP), R2
+	MOVD   0(R2), R3
+	CMP    $0, R3
+	BEQ    slow
+	LSL    $6, R1, R2
+	MOVD   delta+8(FP), R4
+	ADD    R2, R3, R17
+	MOVD   0(R17), R16
+	ADD    R4, R16, R16
+	MOVD   R16, 0(R17)
+	// post_commit_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30021d1f
+	RET
+
+slow:
+	// tail jump (B keeps LR): counterAddSlow has this function's frame and returns to our caller
+	B      ·counterAddSlow(SB)
+	// abort signature (BRK #0x45e0); abort_ip follows
+	WORD   $0xd428bc00
+	MOVD   $·zopAborts+128(SB), R16
+
+abortinc:
+	LDAXR  (R16), R17
+	ADD    $1, R17, R17
+	STLXR  R17, (R16), R15
+	CBNZ   R15, abortinc
+	B      retry
+
+// func poolGet(state unsafe.Pointer) (x unsafe.Pointer)
+// Indexed by cpu_id or mm_cid; see the Go declaration.
+TEXT ·poolGet(SB), NOSPLIT, $0-16
+	// hot op: the slow path takes every call while poolSlots is 0 (no descriptor armed)
+	MOVD   ·poolSlots(SB), R16
+	CBZ    R16, slow
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	MRS    TPIDR_EL0, R0
+	CBZ    R0, slow
+	MOVD   ·threadOwnerOffset(SB), R16
+	CBZ    R16, owned
+	MOVD   (R0)(R16), R17
+	MOVD   48(g), R16
+	CMP    R16, R17
+	BNE    slow
+
+owned:
+	MOVD   ·threadAreaOffset(SB), R16
+	ADD    R16, R0, R0
+	MOVWU  4(R0), R16
+	TBNZ   $31, R16, slow
+
+retry:
+	MOVD   $zdescPoolGet<>(SB), R16
+	MOVD   R16, 8(R0)
+	// start_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30029d1f
+	MOVD   ·hotIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
+	MOVD   ·poolSlots(SB), R16
+	CMP    R16, R1
+	BHS    slow
+	MOVD   state+0(FP), R2
+	MOVD   0(R2), R3
+	CMP    $0, R3
+	BEQ    slow
+	MOVD   0(R3), R2
+	CMP    $0, R2
+	BEQ    slow
+	MOVD   ·writeBarrierFlag(SB), R4
+	MOVWU  0(R4), R5
+	CMP    $0, R5
+	BNE    slow
+	LSL    $6, R1, R4
+	ADD    R4, R2, R5
+	MOVD   24(R3), R2
+	MOVD   8(R3), R4
+	MUL    R2, R1, R3
+	ADD    R3, R4, R2
+	MOVD   0(R5), R3
+	CMP    $0, R3
+	BEQ    slow
+	ADD    R3<<3, R2, R17
+	MOVD   -8(R17), R4
+	CMP    $0, R4
+	BEQ    slow
+	ADD    R3<<3, R2, R17
+	MOVD   ZR, -8(R17)
+	SUB    $1, R3, R2
+	MOVD   R2, 0(R5)
+	// post_commit_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30021d1f
+	MOVD   R4, x+8(FP)
+	RET
+
+slow:
+	// tail jump (B keeps LR): poolGetSlow has this function's frame and returns to our caller
+	B      ·poolGetSlow(SB)
+	// abort signature (BRK #0x45e0); abort_ip follows
+	WORD   $0xd428bc00
+	MOVD   $·zopAborts+136(SB), R16
+
+abortinc:
+	LDAXR  (R16), R17
+	ADD    $1, R17, R17
+	STLXR  R17, (R16), R15
+	CBNZ   R15, abortinc
+	B      retry
+
+// func poolPut(state unsafe.Pointer, x unsafe.Pointer)
+// Indexed by cpu_id or mm_cid; see the Go declaration.
+TEXT ·poolPut(SB), NOSPLIT, $0-16
+	// hot op: the slow path takes every call while poolSlots is 0 (no descriptor armed)
+	MOVD   ·poolSlots(SB), R16
+	CBZ    R16, slow
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	MRS    TPIDR_EL0, R0
+	CBZ    R0, slow
+	MOVD   ·threadOwnerOffset(SB), R16
+	CBZ    R16, owned
+	MOVD   (R0)(R16), R17
+	MOVD   48(g), R16
+	CMP    R16, R17
+	BNE    slow
+
+owned:
+	MOVD   ·threadAreaOffset(SB), R16
+	ADD    R16, R0, R0
+	MOVWU  4(R0), R16
+	TBNZ   $31, R16, slow
+
+retry:
+	MOVD   $zdescPoolPut<>(SB), R16
+	MOVD   R16, 8(R0)
+	// start_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30029d1f
+	MOVD   ·hotIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
+	MOVD   ·poolSlots(SB), R16
+	CMP    R16, R1
+	BHS    slow
+	MOVD   x+8(FP), R2
+	CMP    $0, R2
+	BEQ    slow
+	MOVD   state+0(FP), R2
+	MOVD   0(R2), R3
+	CMP    $0, R3
+	BEQ    slow
+	MOVD   0(R3), R2
+	CMP    $0, R2
+	BEQ    slow
+	MOVD   ·writeBarrierFlag(SB), R4
+	MOVWU  0(R4), R5
+	CMP    $0, R5
+	BNE    slow
+	LSL    $6, R1, R4
+	ADD    R4, R2, R5
+	MOVD   24(R3), R2
+	MOVD   8(R3), R4
+	MUL    R2, R1, R6
+	ADD    R6, R4, R2
+	MOVD   0(R5), R4
+	MOVD   32(R3), R6
+	CMP    R6, R4
+	BHS    slow
+	MOVD   x+8(FP), R3
+	ADD    R4<<3, R2, R17
+	MOVD   R3, 0(R17)
+	ADD    $1, R4, R2
+	MOVD   R2, 0(R5)
+	// post_commit_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30021d1f
+	RET
+
+slow:
+	// tail jump (B keeps LR): poolPutSlow has this function's frame and returns to our caller
+	B      ·poolPutSlow(SB)
+	// abort signature (BRK #0x45e0); abort_ip follows
+	WORD   $0xd428bc00
+	MOVD   $·zopAborts+144(SB), R16
+
+abortinc:
+	LDAXR  (R16), R17
+	ADD    $1, R17, R17
+	STLXR  R17, (R16), R15
+	CBNZ   R15, abortinc
+	B      retry
+
+// func zopAddrs(fns, descs *[19]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   fns+0(FP), R0
 	MOVD   descs+8(FP), R1
@@ -1292,6 +1510,18 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   R2, 120(R0)
 	MOVD   $zdescPoolPushMMCID<>(SB), R2
 	MOVD   R2, 120(R1)
+	MOVD   $·counterAdd(SB), R2
+	MOVD   R2, 128(R0)
+	MOVD   $zdescCounterAdd<>(SB), R2
+	MOVD   R2, 128(R1)
+	MOVD   $·poolGet(SB), R2
+	MOVD   R2, 136(R0)
+	MOVD   $zdescPoolGet<>(SB), R2
+	MOVD   R2, 136(R1)
+	MOVD   $·poolPut(SB), R2
+	MOVD   R2, 144(R0)
+	MOVD   $zdescPoolPut<>(SB), R2
+	MOVD   R2, 144(R1)
 	RET
 
 GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
@@ -1310,3 +1540,6 @@ GLOBL zdescPoolPopCPU<>(SB), NOPTR, $32
 GLOBL zdescPoolPopMMCID<>(SB), NOPTR, $32
 GLOBL zdescPoolPushCPU<>(SB), NOPTR, $32
 GLOBL zdescPoolPushMMCID<>(SB), NOPTR, $32
+GLOBL zdescCounterAdd<>(SB), NOPTR, $32
+GLOBL zdescPoolGet<>(SB), NOPTR, $32
+GLOBL zdescPoolPut<>(SB), NOPTR, $32

@@ -247,3 +247,45 @@ func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, s
 //
 //go:noescape
 func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+
+// counterAdd adds delta to this CPU's slot of the Counter whose slot array pointer is at
+// base (the Counter's first field): p = *base, loaded inside the section so
+// that Reset can swap arrays and fence; *(p + idx*64) += delta.
+// Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
+// mm_cid (the area field at hotIndexOffset), read inside the critical section and
+// checked against counterSlots. Every failure (no usable rseq area, counterSlots is 0, index out of
+// range, no slot array yet (the first Add allocates it)) jumps to counterAddSlow, which has this function's frame
+// and returns to the caller in its place.
+//
+//go:noescape
+func counterAdd(base unsafe.Pointer, delta int64)
+
+// poolGet pops the top object of this CPU's cache of the Pool whose storage pointer is
+// at state: n = *count; x = region[n-1]; region[n-1] = nil (speculative);
+// commits *count = n-1; returns x. The nil store needs no write barrier
+// because the op runs only while the runtime's write barrier flag is off (the
+// collector is not marking; the flag cannot change before the op returns), so
+// the pool keeps no reference to what Get hands out. An abort after the nil
+// store leaves a nil entry below the count (a hole): the object is dropped
+// from the pool, and the next Get that finds the hole takes the slow path,
+// which pops it.
+// Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
+// mm_cid (the area field at hotIndexOffset), read inside the critical section and
+// checked against poolSlots. Every failure (no usable rseq area, poolSlots is 0, index out of
+// range, no storage yet; no per-CPU caches; write barrier on (the collector is marking); cache empty; nil entry (a hole an aborted Get left)) jumps to poolGetSlow, which has this function's frame
+// and returns to the caller in its place.
+//
+//go:noescape
+func poolGet(state unsafe.Pointer) (x unsafe.Pointer)
+
+// poolPut pushes x on this CPU's cache of the Pool whose storage pointer is at state:
+// n = *count; region[n] = x (speculative); commits *count = n+1. As PoolPush,
+// it stores only while the runtime's write barrier flag is off.
+// Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
+// mm_cid (the area field at hotIndexOffset), read inside the critical section and
+// checked against poolSlots. Every failure (no usable rseq area, poolSlots is 0, index out of
+// range, x is nil; no storage yet; no per-CPU caches; write barrier on (the collector is marking); cache full) jumps to poolPutSlow, which has this function's frame
+// and returns to the caller in its place.
+//
+//go:noescape
+func poolPut(state unsafe.Pointer, x unsafe.Pointer)

@@ -76,3 +76,9 @@ func opPoolPushCPU(_ unsafe.Pointer, _ unsafe.Pointer, _ uintptr, _ uintptr, _ u
 func opPoolPushMMCID(_ unsafe.Pointer, _ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer, _ unsafe.Pointer) (uintptr, int) {
 	return 0, statusUnregistered
 }
+
+func counterAdd(base unsafe.Pointer, delta int64) { counterAddSlow(base, delta) }
+
+func poolGet(state unsafe.Pointer) unsafe.Pointer { return poolGetSlow(state) }
+
+func poolPut(state unsafe.Pointer, x unsafe.Pointer) { poolPutSlow(state, x) }

@@ -9,8 +9,8 @@ const (
 	statusIndexRange   = -2 // idx >= limit: fall back for this call
 )
 
-// zopCount is the number of generated asm functions (ops times index kinds).
-const zopCount = 16
+// zopCount is the number of generated asm functions (two per op, one per hot op).
+const zopCount = 19
 
 // zopAborts counts, per generated function in table order, the restarts its
 // abort handler has taken. The handlers increment it atomically from asm
@@ -21,7 +21,7 @@ var zopAborts [zopCount]uint64
 type zopInfo struct {
 	op    string   // op name, e.g. "LoadAddStore"
 	fn    string   // Go function, e.g. "opLoadAddStoreCPU"
-	index string   // area field the slot index comes from: "cpu_id" or "mm_cid"
+	index string   // area field the slot index comes from: "cpu_id", "mm_cid", or for hot ops "cpu_id or mm_cid"
 	fails []string // fails[k-1] describes failure status k
 }
 
@@ -44,6 +44,9 @@ var zopTable = [zopCount]zopInfo{
 	{op: "PoolPop", fn: "opPoolPopMMCID", index: "mm_cid", fails: []string{"cache empty"}},
 	{op: "PoolPush", fn: "opPoolPushCPU", index: "cpu_id", fails: []string{"cache full", "write barrier on (the collector is marking)"}},
 	{op: "PoolPush", fn: "opPoolPushMMCID", index: "mm_cid", fails: []string{"cache full", "write barrier on (the collector is marking)"}},
+	{op: "CounterAdd", fn: "counterAdd", index: "cpu_id or mm_cid", fails: []string{"no slot array yet (the first Add allocates it)"}},
+	{op: "PoolGet", fn: "poolGet", index: "cpu_id or mm_cid", fails: []string{"no storage yet", "no per-CPU caches", "write barrier on (the collector is marking)", "cache empty", "nil entry (a hole an aborted Get left)"}},
+	{op: "PoolPut", fn: "poolPut", index: "cpu_id or mm_cid", fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "write barrier on (the collector is marking)", "cache full"}},
 }
 
 // Encodings of the markers and signatures (gen/ir), for the descriptor scan.

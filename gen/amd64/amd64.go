@@ -170,31 +170,46 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 	ctx.Doc(fmt.Sprintf("%s: see the Go declaration. Indexed by %s.", f.Name(), f.Index.Field))
 	idx := g.reg(ir.Idx)
 
+	hot := op.Hot != nil
+	unregistered, indexrange := "unregistered", "indexrange"
+	if hot {
+		// Every failure leaves through the one tail jump to the slow path.
+		unregistered, indexrange = "slow", "slow"
+		ctx.Comment("hot op: the slow path takes every call while " + op.Hot.Limit + " is 0 (no descriptor armed)")
+		ctx.CMPQ(sym("·"+op.Hot.Limit), operand.Imm(0))
+		ctx.JEQ(operand.LabelRef("slow"))
+	}
 	ctx.Comment("area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the")
 	ctx.Comment("ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0")
 	raw(ctx, 0x64, 0x48, 0x8b, 0x04, 0x25)
 	long(ctx, 0)
 	ctx.TESTQ(area, area)
-	ctx.JZ(operand.LabelRef("unregistered"))
+	ctx.JZ(operand.LabelRef(unregistered))
 	ctx.CMPQ(sym("·threadOwnerOffset"), operand.Imm(0))
 	ctx.JNE(operand.LabelRef("ownercheck")) // out of line: no taken branch where there is no ownership word
 	ctx.Label("owned")
 	ctx.ADDQ(sym("·threadAreaOffset"), area)
 	ctx.CMPL(operand.Mem{Base: area, Disp: ir.AreaCPUID}, operand.Imm(0))
-	ctx.JLT(operand.LabelRef("unregistered"))
+	ctx.JLT(operand.LabelRef(unregistered))
 	ctx.Label("retry")
 	ctx.LEAQ(staticSym(f.Desc()), scratch)
 	ctx.MOVQ(scratch, operand.Mem{Base: area, Disp: ir.AreaCS})
 	ctx.Comment("start_ip marker: NOPL with immediate \"rsqS\"")
 	long(ctx, ir.AMD64MarkerPrefix)
 	long(ctx, ir.AMD64Start)
-	ctx.MOVL(operand.Mem{Base: area, Disp: f.Index.Offset}, idx.As32())
-	lb, err := ctx.Param("limit").Resolve()
-	if err != nil {
-		return err
+	if hot {
+		ctx.MOVQ(sym("·"+ir.HotIndexOffset), scratch)
+		ctx.MOVL(operand.Mem{Base: area, Index: scratch, Scale: 1}, idx.As32())
+		ctx.CMPQ(idx, sym("·"+op.Hot.Limit))
+	} else {
+		ctx.MOVL(operand.Mem{Base: area, Disp: f.Index.Offset}, idx.As32())
+		lb, err := ctx.Param("limit").Resolve()
+		if err != nil {
+			return err
+		}
+		ctx.CMPQ(idx, lb.Addr)
 	}
-	ctx.CMPQ(idx, lb.Addr)
-	ctx.JCC(operand.LabelRef("indexrange"))
+	ctx.JCC(operand.LabelRef(indexrange))
 	g.fold()
 	for i := range op.Body {
 		if s := &op.Body[i]; s.Kind == ir.Arg {
@@ -212,6 +227,17 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 	for _, r := range op.Results {
 		ctx.MOVQ(g.reg(r.V), g.result(r.Name))
 	}
+	if hot {
+		ctx.RET()
+		g.ownerCheck()
+		ctx.Label("slow")
+		ctx.Comment("tail jump: " + op.Hot.Slow + " has this function's frame and returns to our caller")
+		// Written as a bare instruction: Avo's control flow pass only
+		// knows branches to labels.
+		ctx.Instruction(&avoir.Instruction{Opcode: "JMP", Operands: []operand.Op{sym("·" + op.Hot.Slow)}, IsTerminal: true})
+		g.signature()
+		return nil
+	}
 	g.exit(idx, ir.StatusOK, false)
 	for k := range op.Fails {
 		ctx.Label(fmt.Sprintf("fail%d", k+1))
@@ -219,12 +245,27 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 	}
 	ctx.Label("indexrange")
 	g.exit(idx, ir.StatusIndexRange, true)
+	g.ownerCheck()
+	ctx.Label("unregistered")
+	g.exit(nil, ir.StatusUnregistered, true)
+	g.signature()
+	return nil
+}
+
+// ownerCheck emits the out-of-line ownership word check: back to owned if
+// the word is > 0, else on into the code that follows (the unusable-area
+// exit).
+func (g *gen) ownerCheck() {
+	ctx := g.ctx
 	ctx.Label("ownercheck")
 	ctx.MOVQ(sym("·threadOwnerOffset"), scratch)
 	ctx.CMPQ(operand.Mem{Base: area, Index: scratch, Scale: 1}, operand.Imm(0))
 	ctx.JG(operand.LabelRef("owned"))
-	ctx.Label("unregistered")
-	g.exit(nil, ir.StatusUnregistered, true)
+}
+
+// signature emits the abort signature and the abort handler.
+func (g *gen) signature() {
+	ctx, f := g.ctx, g.f
 	ctx.Comment("abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows")
 	raw(ctx, ir.AMD64SigPrefix[:]...)
 	long(ctx, ir.Signature)
@@ -235,7 +276,6 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 	ctx.Instruction(&avoir.Instruction{Opcode: "LOCK"})
 	ctx.INCQ(operand.Mem{Base: scratch})
 	ctx.JMP(operand.LabelRef("retry"))
-	return nil
 }
 
 // fold finds the Arg statements whose value is read once, as the register
@@ -343,7 +383,13 @@ func (g *gen) stmt(s *ir.Stmt) error {
 		} else {
 			ctx.MOVQ(g.mem(s.Addr), g.reg(s.Dst))
 		}
+	case ir.Global:
+		ctx.MOVQ(sym("·"+s.Global), g.reg(s.Dst))
 	case ir.Store, ir.Commit:
+		if s.Zero {
+			ctx.MOVQ(operand.I32(0), g.mem(s.Addr))
+			return nil
+		}
 		v := g.reg(s.A)
 		switch {
 		case s.AddTo && s.Size == 4:
@@ -357,7 +403,11 @@ func (g *gen) stmt(s *ir.Stmt) error {
 		}
 	case ir.Branch:
 		ctx.CMPQ(g.reg(s.A), g.operand(s.B))
-		jumps[s.Cond](ctx, operand.LabelRef(fmt.Sprintf("fail%d", s.Fail)))
+		target := fmt.Sprintf("fail%d", s.Fail)
+		if g.op.Hot != nil {
+			target = "slow"
+		}
+		jumps[s.Cond](ctx, operand.LabelRef(target))
 	case ir.Copy:
 		g.ncpy++
 		loop, done := fmt.Sprintf("copy%d", g.ncpy), fmt.Sprintf("copied%d", g.ncpy)

@@ -124,29 +124,43 @@ func function(e *emitter, f *ir.Function) error {
 	fmt.Fprintf(e, "\n// func %s%s\n// Indexed by %s; see the Go declaration.\n", f.Name(), f.GoSignature(), f.Index.Field)
 	fmt.Fprintf(e, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", f.Name(), size)
 	idx := g.reg(ir.Idx)
+	hot := op.Hot != nil
+	unregistered, indexrange := "unregistered", "indexrange"
+	if hot {
+		unregistered, indexrange = "slow", "slow"
+		e.comment("hot op: the slow path takes every call while " + op.Hot.Limit + " is 0 (no descriptor armed)")
+		e.ins("MOVD", "·"+op.Hot.Limit+"(SB)", s1)
+		e.ins("CBZ", s1, "slow")
+	}
 	e.comment("area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0")
 	e.ins("MRS", "TPIDR_EL0", area)
-	e.ins("CBZ", area, "unregistered")
+	e.ins("CBZ", area, unregistered)
 	e.ins("MOVD", "·threadOwnerOffset(SB)", s1)
 	e.ins("CBZ", s1, "owned")
 	e.ins("MOVD", fmt.Sprintf("(%s)(%s)", area, s1), s2)
 	e.ins("MOVD", fmt.Sprintf("%d(g)", ir.RuntimeGMOffset), s1) // g.m
 	e.ins("CMP", s1, s2)
-	e.ins("BNE", "unregistered")
+	e.ins("BNE", unregistered)
 	e.label("owned")
 	e.ins("MOVD", "·threadAreaOffset(SB)", s1)
 	e.ins("ADD", s1, area, area)
 	e.ins("MOVWU", fmt.Sprintf("%d(%s)", ir.AreaCPUID, area), s1)
-	e.ins("TBNZ", "$31", s1, "unregistered")
+	e.ins("TBNZ", "$31", s1, unregistered)
 	e.label("retry")
 	e.ins("MOVD", "$"+f.Desc()+"<>(SB)", s1)
 	e.ins("MOVD", s1, fmt.Sprintf("%d(%s)", ir.AreaCS, area))
 	e.comment("start_ip marker: ADR ZR, #imm (no-op)")
 	e.ins("WORD", fmt.Sprintf("$%#08x", ir.ARM64Start))
-	e.ins("MOVWU", fmt.Sprintf("%d(%s)", f.Index.Offset, area), idx)
-	e.ins("MOVD", slot["limit"], s1)
+	if hot {
+		e.ins("MOVD", "·"+ir.HotIndexOffset+"(SB)", s1)
+		e.ins("MOVWU", fmt.Sprintf("(%s)(%s)", area, s1), idx)
+		e.ins("MOVD", "·"+op.Hot.Limit+"(SB)", s1)
+	} else {
+		e.ins("MOVWU", fmt.Sprintf("%d(%s)", f.Index.Offset, area), idx)
+		e.ins("MOVD", slot["limit"], s1)
+	}
 	e.ins("CMP", s1, idx)
-	e.ins("BHS", "indexrange")
+	e.ins("BHS", indexrange)
 	for i := range op.Body {
 		if err := g.stmt(&op.Body[i], slot); err != nil {
 			return fmt.Errorf("statement %d: %w", i, err)
@@ -157,6 +171,14 @@ func function(e *emitter, f *ir.Function) error {
 	for _, r := range op.Results {
 		e.ins("MOVD", g.reg(r.V), slot[r.Name])
 	}
+	if hot {
+		e.ins("RET")
+		e.label("slow")
+		e.comment("tail jump (B keeps LR): " + op.Hot.Slow + " has this function's frame and returns to our caller")
+		e.ins("B", "·"+op.Hot.Slow+"(SB)")
+		g.signature()
+		return nil
+	}
 	g.exit(slot, idx, ir.StatusOK, false)
 	for k := range op.Fails {
 		e.label(fmt.Sprintf("fail%d", k+1))
@@ -166,6 +188,13 @@ func function(e *emitter, f *ir.Function) error {
 	g.exit(slot, idx, ir.StatusIndexRange, true)
 	e.label("unregistered")
 	g.exit(slot, "ZR", ir.StatusUnregistered, true)
+	g.signature()
+	return nil
+}
+
+// signature emits the abort signature and the abort handler.
+func (g *gen) signature() {
+	e, f := g.emitter, g.f
 	e.comment("abort signature (BRK #0x45e0); abort_ip follows")
 	e.ins("WORD", fmt.Sprintf("$%#08x", ir.ARM64Signature))
 	e.ins("MOVD", fmt.Sprintf("$·zopAborts+%d(SB)", 8*f.Num), s1)
@@ -175,7 +204,6 @@ func function(e *emitter, f *ir.Function) error {
 	e.ins("STLXR", s2, "("+s1+")", s0)
 	e.ins("CBNZ", s0, "abortinc")
 	e.ins("B", "retry")
-	return nil
 }
 
 func (g *gen) exit(slot map[string]string, idx string, status int, zero bool) {
@@ -224,8 +252,14 @@ func (g *gen) stmt(s *ir.Stmt, slot map[string]string) error {
 		} else {
 			g.ins("MOVD", m, g.reg(s.Dst))
 		}
+	case ir.Global:
+		g.ins("MOVD", "·"+s.Global+"(SB)", g.reg(s.Dst))
 	case ir.Store, ir.Commit:
 		m := g.base(s.Addr)
+		if s.Zero {
+			g.ins("MOVD", "ZR", m)
+			return nil
+		}
 		mov, ld, add := "MOVD", "MOVD", "ADD"
 		if s.Size == 4 {
 			mov, ld, add = "MOVW", "MOVWU", "ADDW"
@@ -239,7 +273,11 @@ func (g *gen) stmt(s *ir.Stmt, slot map[string]string) error {
 		g.ins(mov, v, m)
 	case ir.Branch:
 		g.ins("CMP", g.operand(s.B, true), g.reg(s.A))
-		g.ins(branches[s.Cond], fmt.Sprintf("fail%d", s.Fail))
+		target := fmt.Sprintf("fail%d", s.Fail)
+		if g.op.Hot != nil {
+			target = "slow"
+		}
+		g.ins(branches[s.Cond], target)
 	case ir.Copy:
 		g.ncpy++
 		loop, done := fmt.Sprintf("copy%d", g.ncpy), fmt.Sprintf("copied%d", g.ncpy)

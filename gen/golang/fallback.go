@@ -20,6 +20,9 @@ func Fallback(ops []*ir.Op, generator string) ([]byte, error) {
 	f.p("// fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.")
 	f.p("const fallbackPtrSize = 4 << (^uintptr(0) >> 63)")
 	for _, op := range ops {
+		if op.Hot != nil {
+			continue // a hot op's fallback is its hand-written slow path
+		}
 		if err := fallback(f, op); err != nil {
 			return nil, fmt.Errorf("fallback %s: %w", op.Name, err)
 		}

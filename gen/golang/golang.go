@@ -56,6 +56,10 @@ func comment(f *file, text string) {
 }
 
 func declDoc(f *file, fn *ir.Function) {
+	if h := fn.Op.Hot; h != nil {
+		comment(f, fmt.Sprintf("%s %s\nHot op (DESIGN.md, \"Hot ops\"): the slot index is the calling thread's cpu_id or\nmm_cid (the area field at hotIndexOffset), read inside the critical section and\nchecked against %s. Every failure (no usable rseq area, %s is 0, index out of\nrange, %s) jumps to %s, which has this function's frame\nand returns to the caller in its place.", fn.Name(), fn.Op.Doc, h.Limit, h.Limit, strings.Join(fn.Op.Fails, "; "), h.Slow))
+		return
+	}
 	comment(f, fmt.Sprintf("%s %s\nThe slot index is the calling thread's %s, read inside the critical section;\nidx returns it. status: 0 committed; k >= 1 the op's failure k (nothing\ncommitted); -1 no usable rseq area on this thread; -2 idx >= limit.\nResults other than idx are zero unless status is 0.", fn.Name(), fn.Op.Doc, fn.Index.Field))
 	if fn.Index == ir.IndexMMCID {
 		comment(f, "Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older\nkernels mm_cid is never written, every thread would get the same slot on\ndifferent CPUs, and the section would no longer be exclusive.")
@@ -98,6 +102,21 @@ func NoAsm(fns []*ir.Function, generator string) ([]byte, error) {
 		for _, r := range results {
 			rs = append(rs, r.GoType)
 		}
+		f.p("")
+		if h := fn.Op.Hot; h != nil {
+			// A hot op's stand-in is its slow path.
+			var names, args []string
+			for _, p := range params {
+				names = append(names, p.Name+" "+p.GoType)
+				args = append(args, p.Name)
+			}
+			ret := ""
+			if len(results) > 0 {
+				ret = "return "
+			}
+			f.p("func %s(%s) (%s) { %s%s(%s) }", fn.Name(), strings.Join(names, ", "), strings.Join(rs, ", "), ret, h.Slow, strings.Join(args, ", "))
+			continue
+		}
 		var zeros []string
 		for _, r := range results[:len(results)-1] {
 			if r.GoType == "unsafe.Pointer" {
@@ -106,7 +125,6 @@ func NoAsm(fns []*ir.Function, generator string) ([]byte, error) {
 				zeros = append(zeros, "0")
 			}
 		}
-		f.p("")
 		f.p("func %s(%s) (%s) { return %s, statusUnregistered }", fn.Name(), strings.Join(ps, ", "), strings.Join(rs, ", "), strings.Join(zeros, ", "))
 	}
 	return f.gofmt()
@@ -123,7 +141,7 @@ const (
 	statusIndexRange   = %d // idx >= limit: fall back for this call
 )
 
-// zopCount is the number of generated asm functions (ops times index kinds).
+// zopCount is the number of generated asm functions (two per op, one per hot op).
 const zopCount = %d
 
 // zopAborts counts, per generated function in table order, the restarts its
@@ -135,7 +153,7 @@ var zopAborts [zopCount]uint64
 type zopInfo struct {
 	op    string   // op name, e.g. "LoadAddStore"
 	fn    string   // Go function, e.g. "opLoadAddStoreCPU"
-	index string   // area field the slot index comes from: "cpu_id" or "mm_cid"
+	index string   // area field the slot index comes from: "cpu_id", "mm_cid", or for hot ops "cpu_id or mm_cid"
 	fails []string // fails[k-1] describes failure status k
 }
 

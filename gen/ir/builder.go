@@ -92,6 +92,30 @@ func (b *Builder) FailIfWriteBarrier(flag int, fail int) {
 	b.op.Body = append(b.op.Body, Stmt{Kind: Branch, A: on, Cond: NE, B: Imm(0), Fail: fail, WBGuard: true})
 }
 
+// ClearHeapPointer appends a speculative store of nil at addr, in memory
+// the garbage collector scans. The op must have called FailIfWriteBarrier
+// first (a deletion needs a barrier while the collector marks).
+func (b *Builder) ClearHeapPointer(addr Addr) {
+	b.op.Body = append(b.op.Body, Stmt{Kind: Store, Addr: addr, Size: 8, HeapPtr: true, Zero: true})
+}
+
+// Global reads the 8-byte package variable name as a value of type t.
+func (b *Builder) Global(name string, t Type) Value {
+	v := b.newValue(t)
+	b.op.Body = append(b.op.Body, Stmt{Kind: Global, Dst: v, Global: name, Type: t})
+	return v
+}
+
+// Hot makes the op a hot op (see Hot).
+func (b *Builder) Hot(h Hot) { b.op.Hot = &h }
+
+// FailIfWriteBarrierGlobal is FailIfWriteBarrier with the flag's address
+// read from the package variable name instead of a parameter.
+func (b *Builder) FailIfWriteBarrierGlobal(name string, fail int) {
+	on := b.Load(Word, 4, At(b.Global(name, Ptr), 0))
+	b.op.Body = append(b.op.Body, Stmt{Kind: Branch, A: on, Cond: NE, B: Imm(0), Fail: fail, WBGuard: true})
+}
+
 // BranchFail leaves the section with status fail if a cond x.
 func (b *Builder) BranchFail(a Value, cond Cond, x Operand, fail int) {
 	b.op.Body = append(b.op.Body, Stmt{Kind: Branch, A: a, Cond: cond, B: x, Fail: fail})

@@ -18,6 +18,9 @@ var (
 	IndexCPU   = IndexKind{Suffix: "CPU", Field: "cpu_id", Offset: rseqabi.OffsetCPUID}
 	IndexMMCID = IndexKind{Suffix: "MMCID", Field: "mm_cid", Offset: rseqabi.OffsetMMCID}
 	Indexes    = []IndexKind{IndexCPU, IndexMMCID}
+	// IndexHot: a hot op's single function reads the field at the offset
+	// held in the package variable HotIndexOffset (cpu_id or mm_cid).
+	IndexHot = IndexKind{Field: "cpu_id or mm_cid"}
 )
 
 // Area layout the prologue uses (struct rseq, from the kernel ABI mirror).
@@ -47,8 +50,13 @@ type Function struct {
 	Num int
 }
 
-// Name is the Go name, e.g. opLoadAddStoreCPU.
-func (f *Function) Name() string { return "op" + f.Op.Name + f.Index.Suffix }
+// Name is the Go name, e.g. opLoadAddStoreCPU, or a hot op's Hot.Func.
+func (f *Function) Name() string {
+	if f.Op.Hot != nil {
+		return f.Op.Hot.Func
+	}
+	return "op" + f.Op.Name + f.Index.Suffix
+}
 
 // Desc is the name of the function's rseq_cs descriptor symbol.
 func (f *Function) Desc() string { return "zdesc" + f.Op.Name + f.Index.Suffix }
@@ -61,7 +69,8 @@ type Slot struct {
 }
 
 // Frame returns the argument slots (parameters then results: the op's
-// results, idx, status) and the frame's size. Every slot is 8 bytes.
+// results, idx, status; a hot op has no idx and status) and the frame's
+// size. Every slot is 8 bytes.
 func (f *Function) Frame() (params, results []Slot, size int) {
 	off := 0
 	for _, p := range f.Op.Params {
@@ -72,6 +81,9 @@ func (f *Function) Frame() (params, results []Slot, size int) {
 		results = append(results, Slot{r.Name, off, f.Op.TypeOf(r.V).String()})
 		off += 8
 	}
+	if f.Op.Hot != nil {
+		return params, results, off
+	}
 	results = append(results, Slot{"idx", off, "uintptr"}, Slot{"status", off + 8, "int"})
 	return params, results, off + 16
 }
@@ -80,6 +92,10 @@ func (f *Function) Frame() (params, results []Slot, size int) {
 func Functions(ops []*Op) []*Function {
 	var fs []*Function
 	for _, op := range ops {
+		if op.Hot != nil {
+			fs = append(fs, &Function{Op: op, Index: IndexHot, Num: len(fs)})
+			continue
+		}
 		for _, ix := range Indexes {
 			fs = append(fs, &Function{Op: op, Index: ix, Num: len(fs)})
 		}
@@ -97,7 +113,11 @@ func (f *Function) GoSignature() string {
 		}
 		s += p.Name + " " + p.GoType
 	}
-	s += ") ("
+	s += ")"
+	if len(results) == 0 {
+		return s
+	}
+	s += " ("
 	for i, r := range results {
 		if i > 0 {
 			s += ", "

@@ -79,6 +79,10 @@ const (
 	// Commit: the final store *(Addr) = A (or += A when Add): the single
 	// instruction that publishes the op. It must be the last statement.
 	Commit
+	// Global: Dst = the 8-byte package variable named Global (a Word or a
+	// Ptr). Hot ops read what the caller would otherwise pass from
+	// variables that are set once at init.
+	Global
 )
 
 // ALUOp is an arithmetic operation.
@@ -190,12 +194,18 @@ type Stmt struct {
 	// store happens with the barrier off, exactly as compiled Go code would
 	// do it without a barrier call.
 	WBGuard bool
+	// Zero (Store only, with HeapPtr): store nil; A is unused. Clearing a
+	// heap pointer needs no barrier while the collector is not marking, so
+	// it is also valid only after a WBGuard branch.
+	Zero bool
+	// Global (Global only): the package variable read.
+	Global string
 }
 
 // Defs returns the values the statement defines.
 func (s *Stmt) Defs() []Value {
 	switch s.Kind {
-	case Arg, ALU, Load:
+	case Arg, ALU, Load, Global:
 		return []Value{s.Dst}
 	case Copy:
 		return []Value{s.Tmp[0], s.Tmp[1]}
@@ -222,7 +232,9 @@ func (s *Stmt) Uses() []Value {
 		addr(s.Addr)
 	case Store, Commit:
 		addr(s.Addr)
-		u = append(u, s.A)
+		if !s.Zero {
+			u = append(u, s.A)
+		}
 	case Copy:
 		u = append(u, s.CopyDst, s.CopySrc, s.CopyLen)
 	}
@@ -255,6 +267,10 @@ type Op struct {
 	// Fails describes failure status k at Fails[k-1].
 	Fails []string
 	Body  []Stmt
+	// Hot, when not nil, generates the op in the hot calling convention
+	// (one function, index field and limit from globals, every failure a
+	// tail jump to a Go slow path) instead of the two status variants.
+	Hot *Hot
 	// Types of values, indexed by Value (filled by the builder and by
 	// Validate). types[Idx] = Word.
 	types []Type
@@ -271,6 +287,26 @@ func (op *Op) TypeOf(v Value) Type {
 
 // NumValues returns one more than the largest Value in use.
 func (op *Op) NumValues() int { return op.nvals }
+
+// Hot describes an op generated in the hot calling convention (DESIGN.md,
+// "Hot ops"): one asm function Func with a NOSPLIT $0 frame, the op's
+// parameters and results and nothing else (no limit, idx or status). The
+// slot index comes from the area field at the offset held in the package
+// variable HotIndexOffset (cpu_id or mm_cid, chosen at init), the bound
+// from the package variable Limit (0 sends every call to the slow path,
+// before any descriptor is armed). Every failure (no usable area, index
+// out of range, any of the op's Fails) leaves by a tail jump to the Go
+// function Slow, whose signature must be exactly Func's: it runs as if the
+// caller had called it, and its results are the caller's.
+type Hot struct {
+	Func  string
+	Slow  string
+	Limit string
+}
+
+// HotIndexOffset is the package variable (uintptr) holding the offset in
+// struct rseq of the index field hot ops read: 4 (cpu_id) or 24 (mm_cid).
+const HotIndexOffset = "hotIndexOffset"
 
 // LimitParam returns the index of the "limit" parameter, or -1.
 func (op *Op) LimitParam() int {
@@ -336,7 +372,12 @@ func (s *Stmt) Format(op *Op) string {
 		return fmt.Sprintf("%s = %s %s, %s", vname(s.Dst), s.ALU, vname(s.A), s.B.format())
 	case Load:
 		return fmt.Sprintf("%s = load%d %s", vname(s.Dst), s.Size*8, s.Addr.format())
+	case Global:
+		return fmt.Sprintf("%s = global %s", vname(s.Dst), s.Global)
 	case Store:
+		if s.Zero {
+			return fmt.Sprintf("store%d heap pointer %s = nil", s.Size*8, s.Addr.format())
+		}
 		if s.HeapPtr {
 			return fmt.Sprintf("store%d heap pointer %s = %s", s.Size*8, s.Addr.format(), vname(s.A))
 		}

@@ -97,7 +97,16 @@ func (op *Op) Validate() error {
 			return fail(-1, "parameter %q: invalid type %d", p.Name, p.Type)
 		}
 	}
-	if l := op.LimitParam(); l < 0 {
+	if op.Hot != nil {
+		for _, n := range []struct{ kind, name string }{{"hot function", op.Hot.Func}, {"slow path", op.Hot.Slow}, {"limit variable", op.Hot.Limit}} {
+			if err := checkIdent(n.kind, n.name, false); err != nil {
+				return fail(-1, "%v", err)
+			}
+		}
+		if op.Hot.Func == op.Hot.Slow {
+			return fail(-1, "hot function and slow path are both %q", op.Hot.Func)
+		}
+	} else if l := op.LimitParam(); l < 0 {
 		return fail(-1, `no "limit" parameter: every op bounds its index`)
 	} else if op.Params[l].Type != Word {
 		return fail(-1, `parameter "limit" must be a Word (uintptr)`)
@@ -179,6 +188,14 @@ func (op *Op) Validate() error {
 				return fail(i, "arg of parameter %d: there are %d", s.Param, len(op.Params))
 			}
 			t = op.Params[s.Param].Type
+		case Global:
+			if err := checkIdent("global", s.Global, false); err != nil {
+				return fail(i, "%v", err)
+			}
+			if s.Type != Word && s.Type != Ptr {
+				return fail(i, "%s: reads a %s (want Word or Ptr)", s.Format(op), s.Type)
+			}
+			t = s.Type
 		case ALU:
 			ta := types[s.A]
 			tb := Word
@@ -242,12 +259,15 @@ func (op *Op) Validate() error {
 				if s.Kind != Store {
 					return fail(i, "%s: only a speculative store may store a heap pointer", s.Format(op))
 				}
-				if types[s.A] != Ptr || s.Size != 8 {
+				if (!s.Zero && types[s.A] != Ptr) || s.Size != 8 {
 					return fail(i, "%s: a heap pointer store stores an 8-byte Ptr", s.Format(op))
 				}
 				if !guarded {
 					return fail(i, "%s: heap pointer store without a write barrier guard before it (assembly has no write barrier)", s.Format(op))
 				}
+			}
+			if s.Zero && !s.HeapPtr {
+				return fail(i, "%s: only a heap pointer store stores nil", s.Format(op))
 			}
 			if s.Kind == Commit {
 				commits++

@@ -23,6 +23,7 @@ func All() []*Op {
 		LoadCbneStore, LoadAddStore, LoadCbeqStoreAddLoadStore, LoadAddLoadLoadAddStore,
 		LoadCbneStoreStore, LoadCbneMemcpyStore,
 		PoolPop, PoolPush,
+		CounterAdd, PoolGet, PoolPut,
 	} {
 		op, err := f().Build()
 		if err != nil {
@@ -212,5 +213,114 @@ reference above the top. Fails with 1 if the cache holds capacity objects,
 	b.StoreHeapPointer(AtIndex(region, n, 8, 0), b.Arg(x))
 	nn := b.Add(n, Imm(1))
 	b.Commit(8, At(count, 0), nn)
+	return b
+}
+
+// Hot ops (DESIGN.md, "Hot ops"): the library's hot paths, one asm call
+// each that inlines into the caller's code. Each has only the arguments the
+// caller cannot avoid passing, reads the index field offset, the bound and
+// the rest from package variables, and leaves every failure to its Go slow
+// path by a tail jump.
+
+// CounterSlotShift: Counter's slots are 1<<CounterSlotShift bytes apart
+// (percpu.counterSlotSize, checked by a test).
+const CounterSlotShift = 6
+
+// CounterAdd is Counter.Add: LoadAddLoadLoadAddStore with the stride a
+// constant and the bound a global.
+func CounterAdd() *Builder {
+	b := New("CounterAdd", `adds delta to this CPU's slot of the Counter whose slot array pointer is at
+base (the Counter's first field): p = *base, loaded inside the section so
+that Reset can swap arrays and fence; *(p + idx*64) += delta.`)
+	b.Hot(Hot{Func: "counterAdd", Slow: "counterAddSlow", Limit: "counterSlots"})
+	base := b.Param("base", Ptr)
+	delta := b.Param("delta", Int)
+	noSlots := b.Fail("no slot array yet (the first Add allocates it)")
+	p := b.Load(Ptr, 8, At(b.Arg(base), 0))
+	b.BranchFail(p, EQ, Imm(0), noSlots)
+	off := b.ALU(Shl, b.Idx(), Imm(CounterSlotShift))
+	b.CommitAdd(8, AtIndex(p, off, 1, 0), b.Arg(delta))
+	return b
+}
+
+// Offsets in percpu's poolState of the per-CPU cache fields the pool's hot
+// ops read (checked against unsafe.Offsetof by a percpu test).
+const (
+	PoolStateTops     = 0  // fast.tops: slot 0's count word, nil without per-CPU caches
+	PoolStateEntries  = 8  // fast.entriesPtr: slot 0's first entry
+	PoolStateSpan     = 24 // fast.span: bytes from one slot's entries to the next
+	PoolStateCapacity = 32 // fast.capacity: objects one slot holds
+)
+
+// poolState emits s = *state (the Pool's current storage) and its tops,
+// failing with noStorage / noCaches when either is nil.
+func poolState(b *Builder, state, noStorage, noCaches int) (s, tops Value) {
+	s = b.Load(Ptr, 8, At(b.Arg(state), 0))
+	b.BranchFail(s, EQ, Imm(0), noStorage)
+	tops = b.Load(Ptr, 8, At(s, PoolStateTops))
+	b.BranchFail(tops, EQ, Imm(0), noCaches)
+	return s, tops
+}
+
+// poolRegion emits this CPU's count word and entries.
+func poolRegion(b *Builder, s, tops Value) (count, region Value) {
+	count = b.Add(tops, V(b.ALU(Shl, b.Idx(), Imm(PoolTopsShift))))
+	span := b.Load(Word, 8, At(s, PoolStateSpan))
+	region = b.Add(b.Load(Ptr, 8, At(s, PoolStateEntries)), V(b.Mul(b.Idx(), V(span))))
+	return count, region
+}
+
+// PoolGet is Pool.Get: PoolPop on the Pool's current storage, clearing the
+// entry it pops.
+func PoolGet() *Builder {
+	b := New("PoolGet", `pops the top object of this CPU's cache of the Pool whose storage pointer is
+at state: n = *count; x = region[n-1]; region[n-1] = nil (speculative);
+commits *count = n-1; returns x. The nil store needs no write barrier
+because the op runs only while the runtime's write barrier flag is off (the
+collector is not marking; the flag cannot change before the op returns), so
+the pool keeps no reference to what Get hands out. An abort after the nil
+store leaves a nil entry below the count (a hole): the object is dropped
+from the pool, and the next Get that finds the hole takes the slow path,
+which pops it.`)
+	b.Hot(Hot{Func: "poolGet", Slow: "poolGetSlow", Limit: "poolSlots"})
+	state := b.Param("state", Ptr)
+	noStorage := b.Fail("no storage yet")
+	noCaches := b.Fail("no per-CPU caches")
+	marking := b.Fail("write barrier on (the collector is marking)")
+	empty := b.Fail("cache empty")
+	hole := b.Fail("nil entry (a hole an aborted Get left)")
+	s, tops := poolState(b, state, noStorage, noCaches)
+	b.FailIfWriteBarrierGlobal("writeBarrierFlag", marking)
+	count, region := poolRegion(b, s, tops)
+	n := b.Load(Word, 8, At(count, 0))
+	b.BranchFail(n, EQ, Imm(0), empty)
+	x := b.Load(Ptr, 8, AtIndex(region, n, 8, -8))
+	b.BranchFail(x, EQ, Imm(0), hole)
+	b.ClearHeapPointer(AtIndex(region, n, 8, -8))
+	b.Commit(8, At(count, 0), b.ALU(Sub, n, Imm(1)))
+	b.Result("x", x)
+	return b
+}
+
+// PoolPut is Pool.Put: PoolPush on the Pool's current storage.
+func PoolPut() *Builder {
+	b := New("PoolPut", `pushes x on this CPU's cache of the Pool whose storage pointer is at state:
+n = *count; region[n] = x (speculative); commits *count = n+1. As PoolPush,
+it stores only while the runtime's write barrier flag is off.`)
+	b.Hot(Hot{Func: "poolPut", Slow: "poolPutSlow", Limit: "poolSlots"})
+	state, x := b.Param("state", Ptr), b.Param("x", Ptr)
+	isNil := b.Fail("x is nil")
+	noStorage := b.Fail("no storage yet")
+	noCaches := b.Fail("no per-CPU caches")
+	marking := b.Fail("write barrier on (the collector is marking)")
+	full := b.Fail("cache full")
+	b.BranchFail(b.Arg(x), EQ, Imm(0), isNil)
+	s, tops := poolState(b, state, noStorage, noCaches)
+	b.FailIfWriteBarrierGlobal("writeBarrierFlag", marking)
+	count, region := poolRegion(b, s, tops)
+	n := b.Load(Word, 8, At(count, 0))
+	b.BranchFail(n, GEU, V(b.Load(Word, 8, At(s, PoolStateCapacity))), full)
+	b.StoreHeapPointer(AtIndex(region, n, 8, 0), b.Arg(x))
+	b.Commit(8, At(count, 0), b.Add(n, Imm(1)))
 	return b
 }

@@ -1,0 +1,76 @@
+package percpu
+
+import "unsafe"
+
+// Package variables the generated hot ops read (DESIGN.md, "Hot ops"). A
+// hot op is one asm function per library operation (counterAdd, poolGet,
+// poolPut) whose Go caller is small enough to inline into user code: it
+// takes only the arguments the caller cannot avoid passing, reads the rest
+// from here, and leaves every failure by a tail jump into its Go slow path
+// (counterAddSlow, poolGetSlow, poolPutSlow, which have the asm function's
+// exact frame and return to the caller in its place). All are set once by
+// setHotGlobals during package initialisation, before any op runs.
+var (
+	// hotIndexOffset is the offset in struct rseq of the field hot ops
+	// index by: mm_cid (24) where the kernel fills it, else cpu_id (4).
+	hotIndexOffset uintptr
+	// counterSlots is the number of Counter slots when Counter uses
+	// critical sections (counterRseq), else 0: counterAdd then sends every
+	// call to counterAddSlow before arming a descriptor.
+	counterSlots uintptr
+	// poolSlots is the number of per-CPU Pool caches when the fast path is
+	// on, else 0.
+	poolSlots uintptr
+)
+
+// Offsets of struct rseq's index fields (rseqabi.Area).
+const (
+	areaCPUIDOffset = 4
+	areaMMCIDOffset = 24
+)
+
+// setHotGlobals enables the hot ops for what decide found.
+func setHotGlobals(p *process) {
+	hotIndexOffset = areaCPUIDOffset
+	if p.useMMCID {
+		hotIndexOffset = areaMMCIDOffset
+	}
+	counterSlots, poolSlots = 0, 0
+	if counterRseq {
+		counterSlots = uintptr(p.slots)
+	}
+	if p.fastPath {
+		poolSlots = uintptr(p.slots)
+	}
+}
+
+// counterAddSlow is counterAdd's slow path (same frame): base is the
+// Counter's first field, so it is the Counter.
+func counterAddSlow(base unsafe.Pointer, delta int64) {
+	(*Counter)(base).addSlow(delta)
+}
+
+// poolAny stands for a Pool's element type in the type-erased slow paths.
+// Pool[T] and poolState[T] only ever hold *T, so their layout, and the
+// calling convention of New (a func returning one pointer), are the same
+// for every T: the slow paths view the Pool[T] behind state as a
+// Pool[poolAny].
+type poolAny struct{}
+
+// poolOf returns the Pool whose state field is at state.
+func poolOf(state unsafe.Pointer) *Pool[poolAny] {
+	return (*Pool[poolAny])(unsafe.Add(state, -int(unsafe.Offsetof((*Pool[poolAny])(nil).state))))
+}
+
+// poolGetSlow is poolGet's slow path (same frame): Get when this CPU's cache
+// could not serve it (empty, collector marking, thread without rseq, first
+// use, a hole, no fast path). It returns nil only when the pool is empty and
+// New is nil or returned nil.
+func poolGetSlow(state unsafe.Pointer) unsafe.Pointer {
+	return unsafe.Pointer(poolOf(state).getSlow())
+}
+
+// poolPutSlow is poolPut's slow path (same frame).
+func poolPutSlow(state unsafe.Pointer, x unsafe.Pointer) {
+	poolOf(state).putSlow((*poolAny)(x))
+}
