@@ -3,7 +3,10 @@ package percpu
 import (
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
+	"github.com/gorseq/rseq/internal/benchfloor"
+	"github.com/gorseq/rseq/internal/cbench"
 	"github.com/puzpuzpuz/xsync/v4"
 )
 
@@ -18,6 +21,14 @@ import (
 // all, but not a usable counter API); impl=procpin-sharded pins the P and
 // adds atomically to its padded slot (the strongest pure-Go rival);
 // impl=xsync is github.com/puzpuzpuz/xsync/v4 Counter.
+//
+// The two floors: impl=asm-call-floor calls an empty assembly function with
+// Add's hot op frame (what any Go call of an asm function costs, the
+// critical section excluded); impl=c-inlined is C's whole per-CPU add, an
+// inlined rseq critical section on glibc's area in a C loop
+// (internal/cbench; cgo builds on linux/amd64 only), with the same index
+// field, bound check and slot layout as Counter.Add. Add's goal is at most
+// 1.1 times their sum.
 func BenchmarkCounterAdd(b *testing.B) {
 	b.Run("impl=percpu", func(b *testing.B) {
 		var c Counter
@@ -26,6 +37,36 @@ func BenchmarkCounterAdd(b *testing.B) {
 			for pb.Next() {
 				c.Add(1)
 			}
+		})
+	})
+	b.Run("impl=asm-call-floor", func(b *testing.B) {
+		var c Counter
+		c.Inc()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				benchfloor.Empty(unsafe.Pointer(&c.base), 1)
+			}
+		})
+	})
+	b.Run("impl=c-inlined", func(b *testing.B) {
+		if !cbench.Available() || !counterRseq {
+			b.Skip("needs cgo on linux/amd64, glibc's rseq registration and Counter on rseq")
+		}
+		slots := make([]paddedInt64, proc.slots+1)
+		base := alignUp(unsafe.Pointer(&slots[0]), counterSlotSize)
+		b.RunParallel(func(pb *testing.PB) {
+			// pb.Next's cost stays in the loop as in the other rows;
+			// the adds run in C, cbenchBatch per cgo call.
+			n := 0
+			for pb.Next() {
+				if n++; n == cbenchBatch {
+					if cbench.Add(base, uintptr(proc.slots), hotIndexOffset, n) < 0 {
+						panic("c-inlined: index out of range")
+					}
+					n = 0
+				}
+			}
+			cbench.Add(base, uintptr(proc.slots), hotIndexOffset, n)
 		})
 	})
 	b.Run("impl=percpu-fallback", func(b *testing.B) {
@@ -74,6 +115,10 @@ func BenchmarkCounterAdd(b *testing.B) {
 		})
 	})
 }
+
+// cbenchBatch is how many adds impl=c-inlined runs per cgo call (the call
+// costs tens of ns, under 0.1 ns per add at this batch).
+const cbenchBatch = 1000
 
 // BenchmarkCounterAddSerial is one goroutine in a plain loop: the cost of
 // one Add without b.RunParallel's bookkeeping.

@@ -3,7 +3,9 @@ package percpu
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // benchObj is a 256-byte object, the kind of buffer a pool is for.
@@ -71,8 +73,35 @@ var benchImpls = []struct {
 }
 
 // BenchmarkPool: one Get+Put pair per op, from every P (b.RunParallel).
+// percpu and sync.Pool are called directly, as user code calls them (Get
+// and Put inline into the loop); the others through benchPool.
 func BenchmarkPool(b *testing.B) {
+	b.Run("impl=percpu", func(b *testing.B) {
+		p := &Pool[benchObj]{New: func() *benchObj { return new(benchObj) }}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				x, _ := p.Get()
+				x.buf[0]++
+				p.Put(x)
+			}
+		})
+	})
+	b.Run("impl=sync.Pool", func(b *testing.B) {
+		p := &sync.Pool{New: func() any { return new(benchObj) }}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				x := p.Get().(*benchObj)
+				x.buf[0]++
+				p.Put(x)
+			}
+		})
+	})
 	for _, impl := range benchImpls {
+		if impl.name == "percpu" || impl.name == "sync.Pool" {
+			continue
+		}
 		b.Run("impl="+impl.name, func(b *testing.B) {
 			p := impl.make()
 			b.ReportAllocs()
@@ -85,6 +114,80 @@ func BenchmarkPool(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkPoolGCChurn is BenchmarkPool while a background goroutine
+// allocates (256 KiB every 100 us, a few MiB live), so that a collection
+// runs every few milliseconds: sync.Pool loses its objects to every second
+// collection and its New allocates them again; the per-CPU pool keeps them.
+// new/op is the objects New made per Get+Put pair (the pool's own
+// allocations; allocs/op would count the churn goroutine's too), gc/op the
+// collections per op.
+func BenchmarkPoolGCChurn(b *testing.B) {
+	churn := func(b *testing.B) (stop func()) {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var live [16][]byte
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				live[i%len(live)] = make([]byte, 256<<10)
+				time.Sleep(100 * time.Microsecond)
+			}
+		}()
+		return func() { close(done); wg.Wait() }
+	}
+	report := func(b *testing.B, news *atomic.Int64, gc0 uint32) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(news.Load())/float64(b.N), "new/op")
+		b.ReportMetric(float64(ms.NumGC-gc0)/float64(b.N), "gc/op")
+	}
+	numGC := func() uint32 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.NumGC
+	}
+	b.Run("impl=percpu", func(b *testing.B) {
+		var news atomic.Int64
+		p := &Pool[benchObj]{New: func() *benchObj { news.Add(1); return new(benchObj) }}
+		stop := churn(b)
+		defer stop()
+		gc0 := numGC()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				x, _ := p.Get()
+				x.buf[0]++
+				p.Put(x)
+			}
+		})
+		b.StopTimer()
+		report(b, &news, gc0)
+	})
+	b.Run("impl=sync.Pool", func(b *testing.B) {
+		var news atomic.Int64
+		p := &sync.Pool{New: func() any { news.Add(1); return new(benchObj) }}
+		stop := churn(b)
+		defer stop()
+		gc0 := numGC()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				x := p.Get().(*benchObj)
+				x.buf[0]++
+				p.Put(x)
+			}
+		})
+		b.StopTimer()
+		report(b, &news, gc0)
+	})
 }
 
 // BenchmarkPoolAcrossGC: one op is a burst of 16 Get+Put pairs (16 objects
