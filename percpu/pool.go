@@ -43,10 +43,16 @@ import (
 // with the world stopped and an assembly function has no safe point, so
 // the store happens exactly when compiled Go code would store without a
 // barrier (no collection is marking). While the collector marks, Put uses
-// the per-P cache. Get's critical section only loads the pointer and leaves
-// it in the cache entry above the new top: a stale reference, which needs
-// no deletion barrier and keeps the object alive until a later Put reuses
-// the entry. Stale references count towards Cap, and Trim drops them.
+// the per-P cache. Get's critical section clears the entry it pops under the
+// same check (a deletion needs no barrier while the collector is not
+// marking), so the pool keeps no reference to what it hands out. A Get
+// while the collector marks (or a thread's first Get, before it has an rseq
+// area) takes the slow path, which leaves the popped pointer in the entry
+// above the new top: a stale reference, which needs no deletion barrier and
+// keeps the object alive until a later Put reuses the entry. Stale
+// references count towards Cap, and Trim drops them. Rarely, an abort right
+// after Get's clear drops the popped object from the pool (the garbage
+// collector frees it).
 // pool_fast.go has the details; TestPoolGCStress and TestPoolGCCheckmark
 // check them under constant collection.
 //

@@ -40,9 +40,17 @@ import (
 //     word is a stale reference or nil; with no mark phase running, dropping
 //     it needs no shading either. While the collector marks, PoolPush fails
 //     with 2 and Put uses the per-P level, whose stores are Go code.
-//   - PoolPop loads the pointer and leaves the entry as it is (a stale
-//     reference): a load needs no barrier, and leaving the reference means
-//     no deletion barrier is ever due. The asm function has no safe point,
+//   - Pool.Get's hot op PoolGet loads the pointer and stores nil over the
+//     entry, only after reading the write barrier flag as off in the same
+//     assembly function (as PoolPush): with no mark phase running, deleting
+//     a pointer needs no barrier. An abort between that store and the
+//     commit leaves a nil entry below the count (a hole): the object is
+//     dropped from the pool, and the next PoolGet that meets the hole fails
+//     to the slow path, whose PoolPop pops it (pop skips holes).
+//   - The slow path's PoolPop (collector marking, a thread's first Get)
+//     loads the pointer and leaves the entry as it is (a stale reference):
+//     a load needs no barrier, and leaving the reference means no deletion
+//     barrier is due. The asm function has no safe point,
 //     so no stack scan sees the load half way; its x result is declared
 //     unsafe.Pointer, so the caller's frame holds x as a pointer from the
 //     return on.
