@@ -221,6 +221,33 @@ func TestValidateRejects(t *testing.T) {
 			op.Body = append(op.Body, ir.Stmt{Kind: ir.Commit, Addr: ir.At(p, 0), A: p, Size: 8, HeapPtr: true})
 			return op
 		}, "only a speculative store"},
+		{"nil store without guard", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			b.ClearHeapPointer(ir.At(p, 8))
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "without a write barrier guard"},
+		{"hot op jumping to itself", func() *ir.Op {
+			b := ir.New("Bad", "a test op")
+			b.Hot(ir.Hot{Func: "badOp", Slow: "badOp", Limit: "badSlots"})
+			p := b.Arg(b.Param("base", ir.Ptr))
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "both"},
+		{"hot op with an exported slow path", func() *ir.Op {
+			b := ir.New("Bad", "a test op")
+			b.Hot(ir.Hot{Func: "badOp", Slow: "BadSlow", Limit: "badSlots"})
+			p := b.Arg(b.Param("base", ir.Ptr))
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "lower-case"},
+		{"global with a reserved name", func() *ir.Op {
+			b := base()
+			g := b.Global("status", ir.Ptr)
+			b.Commit(8, ir.At(g, 0), ir.Idx)
+			return b.Op()
+		}, "reserved"},
 		{"too many registers", func() *ir.Op {
 			b := base()
 			var vs []ir.Value
