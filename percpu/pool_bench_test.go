@@ -5,6 +5,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
+
+	"github.com/gorseq/rseq/internal/benchfloor"
 )
 
 // benchObj is a 256-byte object, the kind of buffer a pool is for.
@@ -74,6 +77,8 @@ var benchImpls = []struct {
 // BenchmarkPool: one Get+Put pair per op, from every P (b.RunParallel).
 // percpu and sync.Pool are called directly, as user code calls them (Get
 // and Put inline into the loop); the others through benchPool.
+// impl=asm-call-floor is the pair's floor: two empty asm calls with Get's
+// and Put's hot op frames (internal/benchfloor).
 func BenchmarkPool(b *testing.B) {
 	b.Run("impl=percpu", func(b *testing.B) {
 		p := &Pool[benchObj]{New: func() *benchObj { return new(benchObj) }}
@@ -83,6 +88,19 @@ func BenchmarkPool(b *testing.B) {
 				x, _ := p.Get()
 				x.buf[0]++
 				p.Put(x)
+			}
+		})
+	})
+	b.Run("impl=asm-call-floor", func(b *testing.B) {
+		// Two empty asm calls with poolGet's and poolPut's frames: what
+		// the pair costs in calls alone, the critical sections excluded.
+		obj := new(benchObj)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				x := (*benchObj)(benchfloor.Get(unsafe.Pointer(obj)))
+				x.buf[0]++
+				benchfloor.Put(unsafe.Pointer(obj), unsafe.Pointer(x))
 			}
 		})
 	})

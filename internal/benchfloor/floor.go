@@ -3,5 +3,6 @@
 // of it costs what the call of any hot op costs (the call, the return, and
 // the caller reloading its fixed registers after an ABI0 call) and nothing
 // else; the benchmarks report it as impl=asm-call-floor beside
-// Counter.Add. Only tests import it.
+// Counter.Add, and Get and Put (poolGet's and poolPut's frames) beside
+// Pool's Get+Put pair. Only tests import it.
 package benchfloor

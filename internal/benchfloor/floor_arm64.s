@@ -3,3 +3,13 @@
 // func Empty(base unsafe.Pointer, delta int64)
 TEXT ·Empty(SB), NOSPLIT, $0-16
 	RET
+
+// func Get(state unsafe.Pointer) unsafe.Pointer
+TEXT ·Get(SB), NOSPLIT, $0-16
+	MOVD state+0(FP), R0
+	MOVD R0, ret+8(FP)
+	RET
+
+// func Put(state, x unsafe.Pointer)
+TEXT ·Put(SB), NOSPLIT, $0-16
+	RET

@@ -9,3 +9,13 @@ import "unsafe"
 //
 //go:noescape
 func Empty(base unsafe.Pointer, delta int64)
+
+// Get returns state: poolGet's frame, for the floor of a Get+Put pair.
+//
+//go:noescape
+func Get(state unsafe.Pointer) unsafe.Pointer
+
+// Put returns at once: poolPut's frame.
+//
+//go:noescape
+func Put(state, x unsafe.Pointer)

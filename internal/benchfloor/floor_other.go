@@ -8,3 +8,13 @@ import "unsafe"
 //
 //go:noinline
 func Empty(base unsafe.Pointer, delta int64) {}
+
+// Get returns state.
+//
+//go:noinline
+func Get(state unsafe.Pointer) unsafe.Pointer { return state }
+
+// Put returns at once.
+//
+//go:noinline
+func Put(state, x unsafe.Pointer) {}
