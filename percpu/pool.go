@@ -185,6 +185,13 @@ func (p *Pool[T]) putSlow(x *T) {
 	if s == nil {
 		s = p.storage() // the first use allocates the storage
 	}
+	if runtimeWriteBarrier.enabled {
+		// The collector is marking: PoolPush would fail again, so go
+		// straight to the per-P and shared levels (Go stores, with
+		// barriers). A stale flag read only costs a level.
+		s.putSlow(x)
+		return
+	}
 	s.put(x)
 }
 

@@ -135,72 +135,72 @@ func BenchmarkPool(b *testing.B) {
 
 // BenchmarkPoolGCChurn is BenchmarkPool while a background goroutine
 // allocates nonstop (64 KiB blocks, 4 MiB live), so that a collection runs
-// every few milliseconds of its time: sync.Pool loses its objects to every
-// second collection and its New allocates them again, while the collector's
-// mark phases send percpu.Pool to its per-P level. At -cpu 1 the allocator
-// shares the one P with the benchmark goroutine (the scheduler preempts
-// each every 10 ms), so ns/op includes its time, the same for both pools.
-// new/op is the objects New made per Get+Put pair (the pool's own
-// allocations; allocs/op would count the allocator's too), gc/Mop the
-// collections per million pairs.
+// every few milliseconds: sync.Pool loses its objects to every second
+// collection and its New allocates them again, while the collector's mark
+// phases send percpu.Pool to its per-P level. The allocator gets a P of its
+// own (GOMAXPROCS is raised by one for the benchmark; the -cpu value is the
+// number of goroutines running Get+Put), so it runs beside them instead of
+// waiting for the scheduler to preempt one. new/op is the objects New made
+// per Get+Put pair (the pool's own allocations; allocs/op would count the
+// allocator's too), gc/Mop the collections per million pairs.
 func BenchmarkPoolGCChurn(b *testing.B) {
-	churn := func(b *testing.B) (stop func()) {
+	run := func(b *testing.B, pair func()) {
+		workers := runtime.GOMAXPROCS(0)
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(workers + 1))
 		var done atomic.Bool
-		var wg sync.WaitGroup
-		wg.Add(1)
+		var churn sync.WaitGroup
+		churn.Add(1)
 		go func() {
-			defer wg.Done()
+			defer churn.Done()
 			var live [64][]byte
 			for i := 0; !done.Load(); i++ {
 				live[i%len(live)] = make([]byte, 64<<10)
 			}
 		}()
-		return func() { done.Store(true); wg.Wait() }
-	}
-	report := func(b *testing.B, news *atomic.Int64, gc0 uint32) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		b.ReportMetric(float64(news.Load())/float64(b.N), "new/op")
+		gc0 := ms.NumGC
+		b.ResetTimer()
+		var wg sync.WaitGroup
+		for w := range workers {
+			n := b.N / workers
+			if w < b.N%workers {
+				n++
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range n {
+					pair()
+				}
+			}()
+		}
+		wg.Wait()
+		b.StopTimer()
+		done.Store(true)
+		churn.Wait()
+		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(ms.NumGC-gc0)/float64(b.N)*1e6, "gc/Mop")
-	}
-	numGC := func() uint32 {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return ms.NumGC
 	}
 	b.Run("impl=percpu", func(b *testing.B) {
 		var news atomic.Int64
 		p := &Pool[benchObj]{New: func() *benchObj { news.Add(1); return new(benchObj) }}
-		stop := churn(b)
-		defer stop()
-		gc0 := numGC()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				x, _ := p.Get()
-				x.buf[0]++
-				p.Put(x)
-			}
+		run(b, func() {
+			x, _ := p.Get()
+			x.buf[0]++
+			p.Put(x)
 		})
-		b.StopTimer()
-		report(b, &news, gc0)
+		b.ReportMetric(float64(news.Load())/float64(b.N), "new/op")
 	})
 	b.Run("impl=sync.Pool", func(b *testing.B) {
 		var news atomic.Int64
 		p := &sync.Pool{New: func() any { news.Add(1); return new(benchObj) }}
-		stop := churn(b)
-		defer stop()
-		gc0 := numGC()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				x := p.Get().(*benchObj)
-				x.buf[0]++
-				p.Put(x)
-			}
+		run(b, func() {
+			x := p.Get().(*benchObj)
+			x.buf[0]++
+			p.Put(x)
 		})
-		b.StopTimer()
-		report(b, &news, gc0)
+		b.ReportMetric(float64(news.Load())/float64(b.N), "new/op")
 	})
 }
 
