@@ -46,6 +46,8 @@ func setHotGlobals(p *process) {
 
 // counterAddSlow is counterAdd's slow path (same frame): base is the
 // Counter's first field, so it is the Counter.
+//
+//lint:ignore U1000 the tail jump target of the generated hot op (zops_*.s), which staticcheck cannot see
 func counterAddSlow(base unsafe.Pointer, delta int64) {
 	(*Counter)(base).addSlow(delta)
 }
@@ -66,11 +68,15 @@ func poolOf(state unsafe.Pointer) *Pool[poolAny] {
 // could not serve it (empty, collector marking, thread without rseq, first
 // use, a hole, no fast path). It returns nil only when the pool is empty and
 // New is nil or returned nil.
+//
+//lint:ignore U1000 the tail jump target of the generated hot op (zops_*.s), which staticcheck cannot see
 func poolGetSlow(state unsafe.Pointer) unsafe.Pointer {
 	return unsafe.Pointer(poolOf(state).getSlow())
 }
 
 // poolPutSlow is poolPut's slow path (same frame).
+//
+//lint:ignore U1000 the tail jump target of the generated hot op (zops_*.s), which staticcheck cannot see
 func poolPutSlow(state unsafe.Pointer, x unsafe.Pointer) {
 	poolOf(state).putSlow((*poolAny)(x))
 }
