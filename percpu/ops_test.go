@@ -498,10 +498,6 @@ func TestHotOpLayout(t *testing.T) {
 	}{
 		{"Counter.base (counterAdd's base is the Counter)", unsafe.Offsetof(c.base), 0},
 		{"counterSlotSize", counterSlotSize, 1 << ops.CounterSlotShift},
-		{"poolState.fast.tops", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.tops), ops.PoolStateTops},
-		{"poolState.fast.entriesPtr", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.entriesPtr), ops.PoolStateEntries},
-		{"poolState.fast.span", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.span), ops.PoolStateSpan},
-		{"poolState.fast.capacity", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.capacity), ops.PoolStateCapacity},
 		{"Pool[T].state vs Pool[poolAny].state", unsafe.Offsetof(Pool[testObj]{}.state), unsafe.Offsetof(Pool[poolAny]{}.state)},
 		{"sizeof Pool[T] vs Pool[poolAny]", unsafe.Sizeof(Pool[testObj]{}), unsafe.Sizeof(Pool[poolAny]{})},
 		{"sizeof poolState[T] vs poolState[poolAny]", unsafe.Sizeof(s), unsafe.Sizeof(poolState[poolAny]{})},
@@ -510,6 +506,24 @@ func TestHotOpLayout(t *testing.T) {
 	} {
 		if x.got != x.want {
 			t.Errorf("%s: offset %d, the hot ops assume %d", x.what, x.got, x.want)
+		}
+	}
+	// The pool's hot ops read poolState through 64-bit pointers: only where
+	// they exist (the offsets differ on 32-bit platforms, which run the
+	// slow paths).
+	if unsafe.Sizeof(uintptr(0)) == 8 {
+		for _, x := range []struct {
+			what      string
+			got, want uintptr
+		}{
+			{"poolState.fast.tops", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.tops), ops.PoolStateTops},
+			{"poolState.fast.entriesPtr", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.entriesPtr), ops.PoolStateEntries},
+			{"poolState.fast.span", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.span), ops.PoolStateSpan},
+			{"poolState.fast.capacity", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.capacity), ops.PoolStateCapacity},
+		} {
+			if x.got != x.want {
+				t.Errorf("%s: offset %d, the hot ops assume %d", x.what, x.got, x.want)
+			}
 		}
 	}
 	want := uintptr(areaCPUIDOffset)

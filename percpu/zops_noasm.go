@@ -77,8 +77,11 @@ func opPoolPushMMCID(_ unsafe.Pointer, _ unsafe.Pointer, _ uintptr, _ uintptr, _
 	return 0, statusUnregistered
 }
 
+//go:noinline
 func counterAdd(base unsafe.Pointer, delta int64) { counterAddSlow(base, delta) }
 
+//go:noinline
 func poolGet(state unsafe.Pointer) unsafe.Pointer { return poolGetSlow(state) }
 
+//go:noinline
 func poolPut(state unsafe.Pointer, x unsafe.Pointer) { poolPutSlow(state, x) }

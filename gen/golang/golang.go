@@ -114,6 +114,9 @@ func NoAsm(fns []*ir.Function, generator string) ([]byte, error) {
 			if len(results) > 0 {
 				ret = "return "
 			}
+			// noinline: one call, like the asm function, so that the
+			// library's methods around it stay inlinable here too.
+			f.p("//go:noinline")
 			f.p("func %s(%s) (%s) { %s%s(%s) }", fn.Name(), strings.Join(names, ", "), strings.Join(rs, ", "), ret, h.Slow, strings.Join(args, ", "))
 			continue
 		}
