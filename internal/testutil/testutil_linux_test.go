@@ -230,12 +230,24 @@ func TestMigrationStormWorkers(t *testing.T) {
 			mu.Unlock()
 		},
 	})
-	time.Sleep(100 * time.Millisecond)
+	// Run until both workers have been seen on two CPUs (under TCG a
+	// fixed 100 ms gave the storm only 3 moves, all before worker 0's
+	// Work calls), or give up after a deadline and report.
+	movedBoth := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen[0]) >= 2 && len(seen[1]) >= 2
+	}
+	for deadline := time.Now().Add(20 * time.Second); !movedBoth() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	st, err := s.Stop()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", st)
+	mu.Lock()
+	defer mu.Unlock()
 	for w := range 2 {
 		if len(seen[w]) < 2 {
 			t.Errorf("worker %d ran only on CPUs %v", w, seen[w])
@@ -300,7 +312,10 @@ func TestSignalStorm(t *testing.T) {
 
 func TestSignalStormAllThreads(t *testing.T) {
 	s := testutil.StartSignalStorm(t, testutil.SignalStormOptions{Interval: time.Millisecond})
-	time.Sleep(20 * time.Millisecond)
+	// Wait for the storm to send (a fixed sleep can pass unscheduled under TCG).
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().Sent == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if st, err := s.Stop(); err != nil || st.Sent == 0 {
 		t.Fatalf("%+v, %v", st, err)
 	}
