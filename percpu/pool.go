@@ -42,17 +42,22 @@ import (
 // as off, in the same assembly function. The runtime flips that flag only
 // with the world stopped and an assembly function has no safe point, so
 // the store happens exactly when compiled Go code would store without a
-// barrier (no collection is marking). While the collector marks, Put uses
-// the per-P cache. Get's critical section clears the entry it pops under the
-// same check (a deletion needs no barrier while the collector is not
-// marking), so the pool keeps no reference to what it hands out. A Get
-// while the collector marks (or a thread's first Get, before it has an rseq
-// area) takes the slow path, which leaves the popped pointer in the entry
-// above the new top: a stale reference, which needs no deletion barrier and
-// keeps the object alive until a later Put reuses the entry. Stale
-// references count towards Cap, and Trim drops them. Rarely, an abort right
-// after Get's clear drops the popped object from the pool (the garbage
-// collector frees it).
+// barrier (no collection is marking). Get's critical section clears the
+// entry it pops under the same check (a deletion needs no barrier while the
+// collector is not marking), so the pool keeps no reference to what it
+// hands out. While the collector marks, Get still pops this CPU's cache but
+// leaves the popped pointer in the entry above the new top (a stale
+// reference: no store, so no barrier is due), and Put still pushes on this
+// CPU's cache when that entry already holds the object it puts (storing the
+// value a word already holds changes nothing the collector sees): a
+// goroutine that puts back what it got, last got first put (as defer
+// does), stays on the per-CPU cache through mark phases. Any other Put
+// while the collector marks uses the per-P cache. A thread's first Get,
+// before it has an rseq area, also leaves a stale reference. Stale
+// references keep their objects alive until a later Put reuses the entry;
+// they count towards Cap, and Trim drops them. Rarely, an abort right after
+// Get's clear drops the popped object from the pool (the garbage collector
+// frees it).
 // pool_fast.go has the details; TestPoolGCStress and TestPoolGCCheckmark
 // check them under constant collection.
 //

@@ -133,18 +133,25 @@ func BenchmarkPool(b *testing.B) {
 	}
 }
 
-// BenchmarkPoolGCChurn is BenchmarkPool while a background goroutine
-// allocates nonstop (64 KiB blocks, 4 MiB live), so that a collection runs
-// every few milliseconds: sync.Pool loses its objects to every second
-// collection and its New allocates them again, while the collector's mark
-// phases send percpu.Pool to its per-P level. The allocator gets a P of its
-// own (GOMAXPROCS is raised by one for the benchmark; the -cpu value is the
-// number of goroutines running Get+Put), so it runs beside them instead of
-// waiting for the scheduler to preempt one. new/op is the objects New made
-// per Get+Put pair (the pool's own allocations; allocs/op would count the
-// allocator's too), gc/Mop the collections per million pairs.
+// BenchmarkPoolGCChurn models a server under allocation pressure: each
+// goroutine (the -cpu value of them) handles requests that each Get
+// churnHeld objects, use them, and Put them back, while a background
+// goroutine allocates nonstop (64 KiB blocks, 4 MiB live) so that a
+// collection runs every few milliseconds. One op is one request (churnHeld
+// Get+Put pairs). order=lifo puts the objects back in reverse order, as
+// `defer p.Put(x)` does; order=fifo in the order they were taken. sync.Pool
+// loses what it holds to every second collection and its New allocates it
+// again (new/op: objects New made per request, the cost the pool exists to
+// avoid); percpu.Pool keeps its objects, and while the collector marks its
+// hot ops still pop (leaving the entry) and push an object back where its
+// entry still holds it (a Put in LIFO order), others go to the per-P level.
+// The allocator gets a P of its own (GOMAXPROCS is raised by one for the
+// benchmark), so it runs beside the workers instead of waiting for the
+// scheduler to preempt one. gc/Mop is collections per million requests;
+// allocs/op counts the allocator's allocations too.
 func BenchmarkPoolGCChurn(b *testing.B) {
-	run := func(b *testing.B, pair func()) {
+	const churnHeld = 4
+	run := func(b *testing.B, request func(*[churnHeld]*benchObj)) {
 		workers := runtime.GOMAXPROCS(0)
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(workers + 1))
 		var done atomic.Bool
@@ -170,8 +177,9 @@ func BenchmarkPoolGCChurn(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				var held [churnHeld]*benchObj
 				for range n {
-					pair()
+					request(&held)
 				}
 			}()
 		}
@@ -182,26 +190,53 @@ func BenchmarkPoolGCChurn(b *testing.B) {
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(ms.NumGC-gc0)/float64(b.N)*1e6, "gc/Mop")
 	}
-	b.Run("impl=percpu", func(b *testing.B) {
-		var news atomic.Int64
-		p := &Pool[benchObj]{New: func() *benchObj { news.Add(1); return new(benchObj) }}
-		run(b, func() {
-			x, _ := p.Get()
-			x.buf[0]++
-			p.Put(x)
+	for _, lifo := range []bool{true, false} {
+		order := "order=fifo"
+		if lifo {
+			order = "order=lifo"
+		}
+		// slot is the held object the i-th Put returns.
+		slot := func(i int) int {
+			if lifo {
+				return churnHeld - 1 - i
+			}
+			return i
+		}
+		b.Run(order+"/impl=percpu", func(b *testing.B) {
+			var news atomic.Int64
+			p := &Pool[benchObj]{New: func() *benchObj { news.Add(1); return new(benchObj) }}
+			run(b, func(held *[churnHeld]*benchObj) {
+				for i := range held {
+					x, _ := p.Get()
+					x.buf[0]++
+					held[i] = x
+				}
+				for i := range held {
+					j := slot(i)
+					p.Put(held[j])
+					held[j] = nil
+				}
+			})
+			b.ReportMetric(float64(news.Load())/float64(b.N), "new/op")
 		})
-		b.ReportMetric(float64(news.Load())/float64(b.N), "new/op")
-	})
-	b.Run("impl=sync.Pool", func(b *testing.B) {
-		var news atomic.Int64
-		p := &sync.Pool{New: func() any { news.Add(1); return new(benchObj) }}
-		run(b, func() {
-			x := p.Get().(*benchObj)
-			x.buf[0]++
-			p.Put(x)
+		b.Run(order+"/impl=sync.Pool", func(b *testing.B) {
+			var news atomic.Int64
+			p := &sync.Pool{New: func() any { news.Add(1); return new(benchObj) }}
+			run(b, func(held *[churnHeld]*benchObj) {
+				for i := range held {
+					x := p.Get().(*benchObj)
+					x.buf[0]++
+					held[i] = x
+				}
+				for i := range held {
+					j := slot(i)
+					p.Put(held[j])
+					held[j] = nil
+				}
+			})
+			b.ReportMetric(float64(news.Load())/float64(b.N), "new/op")
 		})
-		b.ReportMetric(float64(news.Load())/float64(b.N), "new/op")
-	})
+	}
 }
 
 // BenchmarkPoolAcrossGC: one op is a burst of 16 Get+Put pairs (16 objects

@@ -43,11 +43,19 @@ import (
 //   - Pool.Get's hot op PoolGet loads the pointer and stores nil over the
 //     entry, only after reading the write barrier flag as off in the same
 //     assembly function (as PoolPush): with no mark phase running, deleting
-//     a pointer needs no barrier. An abort between that store and the
+//     a pointer needs no barrier. While the flag is on it pops without the
+//     store, leaving the entry as a stale reference (below). An abort
+//     between the nil store and the
 //     commit leaves a nil entry below the count (a hole): the object is
 //     dropped from the pool, and the next PoolGet that meets the hole fails
 //     to the slow path, whose PoolPop pops it (pop skips holes).
-//   - The slow path's PoolPop (collector marking, a thread's first Get)
+//   - Pool.Put's hot op PoolPut stores x with the flag on only when the
+//     entry already holds x (a stale reference a marking-time Get left):
+//     the store writes the value the word holds, so no pointer appears in
+//     or disappears from the heap and no barrier is due; a concurrent
+//     scan of entries reads x before and after. With the flag on and any
+//     other value in the entry it fails, and Put uses the per-P level.
+//   - The slow path's PoolPop (a thread's first Get, Get after PoolGet failed)
 //     loads the pointer and leaves the entry as it is (a stale reference):
 //     a load needs no barrier, and leaving the reference means no deletion
 //     barrier is due. The asm function has no safe point,

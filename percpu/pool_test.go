@@ -797,6 +797,71 @@ func TestPoolLevels(t *testing.T) {
 	})
 }
 
+// TestPoolMarkingHotPath: while the collector marks (the flag faked on),
+// Get's hot op still pops this CPU's cache and leaves the entry as it is (a
+// stale reference: no store), and Put's hot op pushes back an object whose
+// entry still holds it (the store rewrites the value already there); a Put
+// of another object goes to this P's cache, since storing a new pointer
+// would need a write barrier. Once the flag is off, Get clears what it pops.
+func TestPoolMarkingHotPath(t *testing.T) {
+	if !fastPathPool() {
+		t.Skip("fast path off")
+	}
+	p := &Pool[testObj]{PerCPU: 4, Shared: -1}
+	a, b, c := &testObj{id: 1}, &testObj{id: 2}, &testObj{id: 3}
+	onOneCPU(t, func() {
+		s := p.storage()
+		pid := runtime_procPin()
+		runtime_procUnpin()
+		p.Put(a)
+		p.Put(b)
+		slot := -1
+		for i := 0; i < int(s.fast.limit); i++ {
+			if *s.fast.count(i) == 2 {
+				slot = i
+			}
+		}
+		if slot < 0 {
+			t.Fatal("the two Puts did not land on one CPU cache")
+		}
+		count, region := s.fast.count(slot), s.fast.region(slot)
+		check := func(name string, n uint64, perP int, entries ...*testObj) {
+			t.Helper()
+			if *count != n || s.shards[pid].n != perP {
+				t.Fatalf("%s: CPU cache holds %d, this P's %d; want %d, %d", name, *count, s.shards[pid].n, n, perP)
+			}
+			for i, want := range entries {
+				if region[i] != want {
+					t.Fatalf("%s: entry %d = %p, want %p", name, i, region[i], want)
+				}
+			}
+		}
+		var on uint32 = 1
+		real := writeBarrierFlag
+		writeBarrierFlag = unsafe.Pointer(&on)
+		defer func() { writeBarrierFlag = real }()
+		if x, _ := p.Get(); x != b {
+			t.Fatalf("Get while marking = %p, want b %p", x, b)
+		}
+		check("Get while marking", 1, 0, a, b) // b stays as a stale reference
+		p.Put(b)
+		check("Put of the object its entry holds", 2, 0, a, b)
+		if x, _ := p.Get(); x != b {
+			t.Fatalf("second Get while marking = %p, want b %p", x, b)
+		}
+		p.Put(c)
+		check("Put of another object", 1, 1, a, b)
+		writeBarrierFlag = real
+		if x, _ := p.Get(); x != a {
+			t.Fatalf("Get after marking = %p, want a %p", x, a)
+		}
+		check("Get after marking", 0, 1, nil, b)
+		if x, _ := p.Get(); x != c {
+			t.Fatalf("Get from this P's cache = %p, want c %p", x, c)
+		}
+	})
+}
+
 // TestPoolGCDrain is the shape of Go's own TestPoolGC (sync/pool_test.go),
 // stricter: Put N objects that have cleanups and finalizers, drain the pool
 // with N Gets, drop them, collect: every object's cleanup and finalizer must

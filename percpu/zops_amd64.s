@@ -1430,10 +1430,6 @@ retry:
 	MOVQ  (DX), CX
 	CMPQ  CX, $+0
 	JEQ   slow
-	MOVQ  ·writeBarrierFlag+0(SB), SI
-	MOVL  (SI), DI
-	CMPQ  DI, $+0
-	JNE   slow
 	MOVQ  BX, SI
 	SHLQ  $0x06, SI
 	MOVQ  CX, DI
@@ -1450,10 +1446,16 @@ retry:
 	MOVQ  -8(CX)(DX*8), SI
 	CMPQ  SI, $+0
 	JEQ   slow
+	MOVQ  ·writeBarrierFlag+0(SB), R8
+	MOVL  (R8), R9
+	CMPL  R9, $+0
+	JNE   marking1
 	MOVQ  $+0, -8(CX)(DX*8)
-	MOVQ  DX, CX
-	SUBQ  $+1, CX
-	MOVQ  CX, (DI)
+
+marking1:
+	MOVQ DX, CX
+	SUBQ $+1, CX
+	MOVQ CX, (DI)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
@@ -1518,36 +1520,39 @@ retry:
 	MOVQ  x+8(FP), CX
 	CMPQ  CX, $+0
 	JEQ   slow
-	MOVQ  state+0(FP), CX
-	MOVQ  (CX), DX
+	MOVQ  state+0(FP), DX
+	MOVQ  (DX), SI
+	CMPQ  SI, $+0
+	JEQ   slow
+	MOVQ  (SI), DX
 	CMPQ  DX, $+0
 	JEQ   slow
-	MOVQ  (DX), CX
-	CMPQ  CX, $+0
-	JEQ   slow
-	MOVQ  ·writeBarrierFlag+0(SB), SI
-	MOVL  (SI), DI
-	CMPQ  DI, $+0
-	JNE   slow
-	MOVQ  BX, SI
-	SHLQ  $0x06, SI
-	MOVQ  CX, DI
-	ADDQ  SI, DI
-	MOVQ  24(DX), CX
-	MOVQ  8(DX), SI
-	MOVQ  BX, R8
-	IMULQ CX, R8
-	MOVQ  SI, CX
-	ADDQ  R8, CX
-	MOVQ  (DI), SI
-	MOVQ  32(DX), R8
-	CMPQ  SI, R8
+	MOVQ  BX, DI
+	SHLQ  $0x06, DI
+	MOVQ  DX, R8
+	ADDQ  DI, R8
+	MOVQ  24(SI), DX
+	MOVQ  8(SI), DI
+	MOVQ  BX, R9
+	IMULQ DX, R9
+	MOVQ  DI, DX
+	ADDQ  R9, DX
+	MOVQ  (R8), DI
+	MOVQ  32(SI), R9
+	CMPQ  DI, R9
 	JCC   slow
-	MOVQ  x+8(FP), DX
-	MOVQ  DX, (CX)(SI*8)
-	MOVQ  SI, CX
-	ADDQ  $+1, CX
-	MOVQ  CX, (DI)
+	MOVQ  ·writeBarrierFlag+0(SB), SI
+	MOVL  (SI), R9
+	CMPQ  CX, (DX)(DI*8)
+	JEQ   same1
+	CMPQ  R9, $+0
+	JNE   slow
+
+same1:
+	MOVQ CX, (DX)(DI*8)
+	MOVQ DI, CX
+	ADDQ $+1, CX
+	MOVQ CX, (R8)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f

@@ -1323,10 +1323,6 @@ retry:
 	MOVD   0(R3), R2
 	CMP    $0, R2
 	BEQ    slow
-	MOVD   ·writeBarrierFlag(SB), R4
-	MOVWU  0(R4), R5
-	CMP    $0, R5
-	BNE    slow
 	LSL    $6, R1, R4
 	ADD    R4, R2, R5
 	MOVD   24(R3), R2
@@ -1340,8 +1336,13 @@ retry:
 	MOVD   -8(R17), R4
 	CMP    $0, R4
 	BEQ    slow
+	MOVD   ·writeBarrierFlag(SB), R6
+	MOVWU  0(R6), R7
+	CBNZW  R7, marking1
 	ADD    R3<<3, R2, R17
 	MOVD   ZR, -8(R17)
+
+marking1:
 	SUB    $1, R3, R2
 	MOVD   R2, 0(R5)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
@@ -1398,32 +1399,37 @@ retry:
 	MOVD   x+8(FP), R2
 	CMP    $0, R2
 	BEQ    slow
-	MOVD   state+0(FP), R2
-	MOVD   0(R2), R3
+	MOVD   state+0(FP), R3
+	MOVD   0(R3), R4
+	CMP    $0, R4
+	BEQ    slow
+	MOVD   0(R4), R3
 	CMP    $0, R3
 	BEQ    slow
-	MOVD   0(R3), R2
-	CMP    $0, R2
-	BEQ    slow
-	MOVD   ·writeBarrierFlag(SB), R4
-	MOVWU  0(R4), R5
-	CMP    $0, R5
-	BNE    slow
-	LSL    $6, R1, R4
-	ADD    R4, R2, R5
-	MOVD   24(R3), R2
-	MOVD   8(R3), R4
-	MUL    R2, R1, R6
-	ADD    R6, R4, R2
-	MOVD   0(R5), R4
-	MOVD   32(R3), R6
-	CMP    R6, R4
+	LSL    $6, R1, R5
+	ADD    R5, R3, R6
+	MOVD   24(R4), R3
+	MOVD   8(R4), R5
+	MUL    R3, R1, R7
+	ADD    R7, R5, R3
+	MOVD   0(R6), R5
+	MOVD   32(R4), R7
+	CMP    R7, R5
 	BHS    slow
-	MOVD   x+8(FP), R3
-	ADD    R4<<3, R2, R17
-	MOVD   R3, 0(R17)
-	ADD    $1, R4, R2
-	MOVD   R2, 0(R5)
+	MOVD   ·writeBarrierFlag(SB), R4
+	MOVWU  0(R4), R7
+	ADD    R5<<3, R3, R17
+	MOVD   0(R17), R16
+	CMP    R2, R16
+	BEQ    same1
+	CMP    $0, R7
+	BNE    slow
+
+same1:
+	ADD    R5<<3, R3, R17
+	MOVD   R2, 0(R17)
+	ADD    $1, R5, R2
+	MOVD   R2, 0(R6)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
 	RET

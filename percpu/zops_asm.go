@@ -261,18 +261,21 @@ func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr,
 func counterAdd(base unsafe.Pointer, delta int64)
 
 // poolGet pops the top object of this CPU's cache of the Pool whose storage pointer is
-// at state: n = *count; x = region[n-1]; region[n-1] = nil (speculative);
-// commits *count = n-1; returns x. The nil store needs no write barrier
-// because the op runs only while the runtime's write barrier flag is off (the
-// collector is not marking; the flag cannot change before the op returns), so
-// the pool keeps no reference to what Get hands out. An abort after the nil
-// store leaves a nil entry below the count (a hole): the object is dropped
-// from the pool, and the next Get that finds the hole takes the slow path,
-// which pops it.
+// at state: n = *count; x = region[n-1]; region[n-1] = nil unless the
+// runtime's write barrier flag is on (speculative); commits *count = n-1;
+// returns x. The nil store needs no write barrier because it happens only
+// while the flag is off (the collector is not marking; the flag cannot change
+// before the op returns), so the pool keeps no reference to what Get hands
+// out. While the collector marks, the op pops without the store: the entry
+// keeps x as a stale reference (no store, so no barrier is due), which lets
+// a Put of the same x push it back without a store (PoolPut). An abort after
+// the nil store leaves a nil entry below the count (a hole): the object is
+// dropped from the pool, and the next Get that finds the hole takes the slow
+// path, which pops it.
 // Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
 // mm_cid (the area field at hotIndexOffset), read inside the critical section and
 // checked against poolSlots. Every failure (no usable rseq area, poolSlots is 0, index out of
-// range, no storage yet; no per-CPU caches; write barrier on (the collector is marking); cache empty; nil entry (a hole an aborted Get left)) jumps to poolGetSlow, which has this function's frame
+// range, no storage yet; no per-CPU caches; cache empty; nil entry (a hole an aborted Get left)) jumps to poolGetSlow, which has this function's frame
 // and returns to the caller in its place.
 //
 //go:noescape
@@ -280,11 +283,14 @@ func poolGet(state unsafe.Pointer) (x unsafe.Pointer)
 
 // poolPut pushes x on this CPU's cache of the Pool whose storage pointer is at state:
 // n = *count; region[n] = x (speculative); commits *count = n+1. As PoolPush,
-// it stores only while the runtime's write barrier flag is off.
+// it stores only while the runtime's write barrier flag is off, with one
+// exception: while the collector marks it still pushes x when region[n]
+// already holds x (the stale reference a marking-time Get left), because
+// storing the value a word already holds changes nothing the collector sees.
 // Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
 // mm_cid (the area field at hotIndexOffset), read inside the critical section and
 // checked against poolSlots. Every failure (no usable rseq area, poolSlots is 0, index out of
-// range, x is nil; no storage yet; no per-CPU caches; write barrier on (the collector is marking); cache full) jumps to poolPutSlow, which has this function's frame
+// range, x is nil; no storage yet; no per-CPU caches; cache full; write barrier on (the collector is marking) and the entry does not hold x) jumps to poolPutSlow, which has this function's frame
 // and returns to the caller in its place.
 //
 //go:noescape

@@ -45,8 +45,8 @@ var zopTable = [zopCount]zopInfo{
 	{op: "PoolPush", fn: "opPoolPushCPU", index: "cpu_id", fails: []string{"cache full", "write barrier on (the collector is marking)"}},
 	{op: "PoolPush", fn: "opPoolPushMMCID", index: "mm_cid", fails: []string{"cache full", "write barrier on (the collector is marking)"}},
 	{op: "CounterAdd", fn: "counterAdd", index: "cpu_id or mm_cid", fails: []string{"no slot array yet (the first Add allocates it)"}},
-	{op: "PoolGet", fn: "poolGet", index: "cpu_id or mm_cid", fails: []string{"no storage yet", "no per-CPU caches", "write barrier on (the collector is marking)", "cache empty", "nil entry (a hole an aborted Get left)"}},
-	{op: "PoolPut", fn: "poolPut", index: "cpu_id or mm_cid", fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "write barrier on (the collector is marking)", "cache full"}},
+	{op: "PoolGet", fn: "poolGet", index: "cpu_id or mm_cid", fails: []string{"no storage yet", "no per-CPU caches", "cache empty", "nil entry (a hole an aborted Get left)"}},
+	{op: "PoolPut", fn: "poolPut", index: "cpu_id or mm_cid", fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "cache full", "write barrier on (the collector is marking) and the entry does not hold x"}},
 }
 
 // Encodings of the markers and signatures (gen/ir), for the descriptor scan.

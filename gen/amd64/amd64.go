@@ -118,6 +118,7 @@ type gen struct {
 	op   *ir.Op
 	r    []int
 	ncpy int
+	nwb  int // labels of write barrier tests
 	// folded maps a value defined by an Arg that is read only once, as the
 	// B operand of the next statement, to its argument slot: that
 	// statement reads the argument from memory directly.
@@ -386,6 +387,16 @@ func (g *gen) stmt(s *ir.Stmt) error {
 	case ir.Global:
 		ctx.MOVQ(sym("·"+s.Global), g.reg(s.Dst))
 	case ir.Store, ir.Commit:
+		if s.Zero && s.UnlessWB != 0 {
+			// Straight on while the collector is not marking.
+			g.nwb++
+			skip := fmt.Sprintf("marking%d", g.nwb)
+			ctx.CMPL(g.reg(s.UnlessWB).As32(), operand.I32(0))
+			ctx.JNE(operand.LabelRef(skip))
+			ctx.MOVQ(operand.I32(0), g.mem(s.Addr))
+			ctx.Label(skip)
+			return nil
+		}
 		if s.Zero {
 			ctx.MOVQ(operand.I32(0), g.mem(s.Addr))
 			return nil
@@ -402,11 +413,23 @@ func (g *gen) stmt(s *ir.Stmt) error {
 			ctx.MOVQ(v, g.mem(s.Addr))
 		}
 	case ir.Branch:
-		ctx.CMPQ(g.reg(s.A), g.operand(s.B))
 		target := fmt.Sprintf("fail%d", s.Fail)
 		if g.op.Hot != nil {
 			target = "slow"
 		}
+		if s.SameVal != 0 {
+			// The memory test first: while the collector is not marking
+			// the word differs and both branches fall through.
+			g.nwb++
+			same := fmt.Sprintf("same%d", g.nwb)
+			ctx.CMPQ(g.reg(s.SameVal), g.mem(s.Addr))
+			ctx.JEQ(operand.LabelRef(same))
+			ctx.CMPQ(g.reg(s.A), g.operand(s.B))
+			jumps[s.Cond](ctx, operand.LabelRef(target))
+			ctx.Label(same)
+			return nil
+		}
+		ctx.CMPQ(g.reg(s.A), g.operand(s.B))
 		jumps[s.Cond](ctx, operand.LabelRef(target))
 	case ir.Copy:
 		g.ncpy++

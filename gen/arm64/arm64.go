@@ -80,6 +80,7 @@ type gen struct {
 	op   *ir.Op
 	r    []int
 	ncpy int
+	nwb  int // labels of write barrier tests
 }
 
 func (g *gen) reg(v ir.Value) string { return regs[g.r[v]] }
@@ -255,6 +256,15 @@ func (g *gen) stmt(s *ir.Stmt, slot map[string]string) error {
 	case ir.Global:
 		g.ins("MOVD", "·"+s.Global+"(SB)", g.reg(s.Dst))
 	case ir.Store, ir.Commit:
+		if s.Zero && s.UnlessWB != 0 {
+			// Straight on while the collector is not marking.
+			g.nwb++
+			skip := fmt.Sprintf("marking%d", g.nwb)
+			g.ins("CBNZW", g.reg(s.UnlessWB), skip)
+			g.ins("MOVD", "ZR", g.base(s.Addr))
+			g.label(skip)
+			return nil
+		}
 		m := g.base(s.Addr)
 		if s.Zero {
 			g.ins("MOVD", "ZR", m)
@@ -272,11 +282,24 @@ func (g *gen) stmt(s *ir.Stmt, slot map[string]string) error {
 		}
 		g.ins(mov, v, m)
 	case ir.Branch:
-		g.ins("CMP", g.operand(s.B, true), g.reg(s.A))
 		target := fmt.Sprintf("fail%d", s.Fail)
 		if g.op.Hot != nil {
 			target = "slow"
 		}
+		if s.SameVal != 0 {
+			// The memory test first: while the collector is not marking
+			// the word differs and both branches fall through.
+			g.nwb++
+			same := fmt.Sprintf("same%d", g.nwb)
+			g.ins("MOVD", g.base(s.Addr), s1)
+			g.ins("CMP", g.reg(s.SameVal), s1)
+			g.ins("BEQ", same)
+			g.ins("CMP", g.operand(s.B, true), g.reg(s.A))
+			g.ins(branches[s.Cond], target)
+			g.label(same)
+			return nil
+		}
+		g.ins("CMP", g.operand(s.B, true), g.reg(s.A))
 		g.ins(branches[s.Cond], target)
 	case ir.Copy:
 		g.ncpy++

@@ -99,6 +99,31 @@ func (b *Builder) ClearHeapPointer(addr Addr) {
 	b.op.Body = append(b.op.Body, Stmt{Kind: Store, Addr: addr, Size: 8, HeapPtr: true, Zero: true})
 }
 
+// ClearHeapPointerUnlessWriteBarrier appends a speculative store of nil at
+// addr, in memory the garbage collector scans, that happens only while the
+// write barrier flag read into on (a 4-byte load, see WriteBarrierGlobal)
+// is 0. While the collector marks it leaves the pointer where it is (no
+// store, so no barrier is due); it needs no FailIfWriteBarrier before it.
+func (b *Builder) ClearHeapPointerUnlessWriteBarrier(addr Addr, on Value) {
+	b.op.Body = append(b.op.Body, Stmt{Kind: Store, Addr: addr, Size: 8, HeapPtr: true, Zero: true, UnlessWB: on})
+}
+
+// WriteBarrierGlobal loads the write barrier flag (4 bytes) from the
+// address held in the package variable name.
+func (b *Builder) WriteBarrierGlobal(name string) Value {
+	return b.Load(Word, 4, At(b.Global(name, Ptr), 0))
+}
+
+// FailIfWriteBarrierUnlessSame leaves the section with status fail when the
+// write barrier flag on (a 4-byte load, see WriteBarrierGlobal) is non-zero
+// and the 8-byte word at addr does not already hold x. After it the op may
+// store x at addr (StoreHeapPointer) and no other heap pointer: while the
+// collector marks that store rewrites the value already there, which no
+// barrier needs to see.
+func (b *Builder) FailIfWriteBarrierUnlessSame(on Value, addr Addr, x Value, fail int) {
+	b.op.Body = append(b.op.Body, Stmt{Kind: Branch, A: on, Cond: NE, B: Imm(0), Fail: fail, WBGuard: true, Addr: addr, SameVal: x})
+}
+
 // Global reads the 8-byte package variable name as a value of type t.
 func (b *Builder) Global(name string, t Type) Value {
 	v := b.newValue(t)

@@ -198,6 +198,17 @@ type Stmt struct {
 	// heap pointer needs no barrier while the collector is not marking, so
 	// it is also valid only after a WBGuard branch.
 	Zero bool
+	// UnlessWB (Store only, with Zero): the 4-byte load of the write
+	// barrier flag (a Word); the nil store happens only when it is 0 and is
+	// skipped while the collector marks (leaving the pointer in place, which
+	// needs no barrier). Such a clear needs no WBGuard before it.
+	UnlessWB Value
+	// SameVal (Branch only, with WBGuard): a guard that does not fail when
+	// the flag is on but the 8-byte word at Addr already holds SameVal. A
+	// heap pointer store of SameVal at Addr then writes the value that is
+	// there, which changes nothing the collector sees; after such a guard
+	// the validator allows that store only.
+	SameVal Value
 	// Global (Global only): the package variable read.
 	Global string
 }
@@ -228,12 +239,19 @@ func (s *Stmt) Uses() []Value {
 		if !s.B.IsImm {
 			u = append(u, s.B.V)
 		}
+		if s.Kind == Branch && s.SameVal != 0 {
+			addr(s.Addr)
+			u = append(u, s.SameVal)
+		}
 	case Load:
 		addr(s.Addr)
 	case Store, Commit:
 		addr(s.Addr)
 		if !s.Zero {
 			u = append(u, s.A)
+		}
+		if s.UnlessWB != 0 {
+			u = append(u, s.UnlessWB)
 		}
 	case Copy:
 		u = append(u, s.CopyDst, s.CopySrc, s.CopyLen)
@@ -375,6 +393,9 @@ func (s *Stmt) Format(op *Op) string {
 	case Global:
 		return fmt.Sprintf("%s = global %s", vname(s.Dst), s.Global)
 	case Store:
+		if s.Zero && s.UnlessWB != 0 {
+			return fmt.Sprintf("if %s == 0 (write barrier off): store%d heap pointer %s = nil", vname(s.UnlessWB), s.Size*8, s.Addr.format())
+		}
 		if s.Zero {
 			return fmt.Sprintf("store%d heap pointer %s = nil", s.Size*8, s.Addr.format())
 		}
@@ -383,6 +404,9 @@ func (s *Stmt) Format(op *Op) string {
 		}
 		return fmt.Sprintf("store%d %s = %s", s.Size*8, s.Addr.format(), vname(s.A))
 	case Branch:
+		if s.WBGuard && s.SameVal != 0 {
+			return fmt.Sprintf("if %s %s %s (write barrier on) and load64 %s != %s: fail %d", vname(s.A), s.Cond, s.B.format(), s.Addr.format(), vname(s.SameVal), s.Fail)
+		}
 		if s.WBGuard {
 			return fmt.Sprintf("if %s %s %s (write barrier on): fail %d", vname(s.A), s.Cond, s.B.format(), s.Fail)
 		}

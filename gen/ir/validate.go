@@ -146,6 +146,7 @@ func (op *Op) Validate() error {
 	usedFail := make([]bool, len(op.Fails)+1)
 	commits := 0
 	guarded := false // a WBGuard branch has run
+	var same *Stmt   // the last WBGuard allows only this store (SameVal), if not nil
 	loadSize := make([]uint8, maxv+1)
 	isWord := func(t Type) bool { return t == Word || t == Int }
 	for i := range op.Body {
@@ -262,9 +263,18 @@ func (op *Op) Validate() error {
 				if (!s.Zero && types[s.A] != Ptr) || s.Size != 8 {
 					return fail(i, "%s: a heap pointer store stores an 8-byte Ptr", s.Format(op))
 				}
-				if !guarded {
+				switch {
+				case s.UnlessWB != 0:
+					if !s.Zero || loadSize[s.UnlessWB] != 4 || types[s.UnlessWB] != Word {
+						return fail(i, "%s: a clear unless the write barrier is on tests a 4-byte load of the flag", s.Format(op))
+					}
+				case !guarded:
 					return fail(i, "%s: heap pointer store without a write barrier guard before it (assembly has no write barrier)", s.Format(op))
+				case same != nil && (s.Zero || s.A != same.SameVal || s.Addr != same.Addr):
+					return fail(i, "%s: after a guard that lets the collector mark, only the store of %s at %s is allowed", s.Format(op), vname(same.SameVal), same.Addr.format())
 				}
+			} else if s.UnlessWB != 0 {
+				return fail(i, "%s: only a heap pointer clear can be skipped while the write barrier is on", s.Format(op))
 			}
 			if s.Zero && !s.HeapPtr {
 				return fail(i, "%s: only a heap pointer store stores nil", s.Format(op))
@@ -293,6 +303,18 @@ func (op *Op) Validate() error {
 					return fail(i, "%s: a write barrier guard branches on a 4-byte load != 0", s.Format(op))
 				}
 				guarded = true
+				same = nil
+				if s.SameVal != 0 {
+					if types[s.SameVal] != Ptr {
+						return fail(i, "%s: the value a guard compares with memory is a Ptr", s.Format(op))
+					}
+					if err := checkAddr(s.Addr); err != nil {
+						return err
+					}
+					same = s
+				}
+			} else if s.SameVal != 0 {
+				return fail(i, "%s: only a write barrier guard compares with memory", s.Format(op))
 			}
 			if !s.B.IsImm && (types[s.A] == Ptr) != (types[s.B.V] == Ptr) {
 				return fail(i, "%s: compares a Ptr with a non-Ptr", s.Format(op))

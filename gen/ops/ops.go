@@ -271,32 +271,33 @@ func poolRegion(b *Builder, s, tops Value) (count, region Value) {
 }
 
 // PoolGet is Pool.Get: PoolPop on the Pool's current storage, clearing the
-// entry it pops.
+// entry it pops while the collector is not marking.
 func PoolGet() *Builder {
 	b := New("PoolGet", `pops the top object of this CPU's cache of the Pool whose storage pointer is
-at state: n = *count; x = region[n-1]; region[n-1] = nil (speculative);
-commits *count = n-1; returns x. The nil store needs no write barrier
-because the op runs only while the runtime's write barrier flag is off (the
-collector is not marking; the flag cannot change before the op returns), so
-the pool keeps no reference to what Get hands out. An abort after the nil
-store leaves a nil entry below the count (a hole): the object is dropped
-from the pool, and the next Get that finds the hole takes the slow path,
-which pops it.`)
+at state: n = *count; x = region[n-1]; region[n-1] = nil unless the
+runtime's write barrier flag is on (speculative); commits *count = n-1;
+returns x. The nil store needs no write barrier because it happens only
+while the flag is off (the collector is not marking; the flag cannot change
+before the op returns), so the pool keeps no reference to what Get hands
+out. While the collector marks, the op pops without the store: the entry
+keeps x as a stale reference (no store, so no barrier is due), which lets
+a Put of the same x push it back without a store (PoolPut). An abort after
+the nil store leaves a nil entry below the count (a hole): the object is
+dropped from the pool, and the next Get that finds the hole takes the slow
+path, which pops it.`)
 	b.Hot(Hot{Func: "poolGet", Slow: "poolGetSlow", Limit: "poolSlots"})
 	state := b.Param("state", Ptr)
 	noStorage := b.Fail("no storage yet")
 	noCaches := b.Fail("no per-CPU caches")
-	marking := b.Fail("write barrier on (the collector is marking)")
 	empty := b.Fail("cache empty")
 	hole := b.Fail("nil entry (a hole an aborted Get left)")
 	s, tops := poolState(b, state, noStorage, noCaches)
-	b.FailIfWriteBarrierGlobal("writeBarrierFlag", marking)
 	count, region := poolRegion(b, s, tops)
 	n := b.Load(Word, 8, At(count, 0))
 	b.BranchFail(n, EQ, Imm(0), empty)
 	x := b.Load(Ptr, 8, AtIndex(region, n, 8, -8))
 	b.BranchFail(x, EQ, Imm(0), hole)
-	b.ClearHeapPointer(AtIndex(region, n, 8, -8))
+	b.ClearHeapPointerUnlessWriteBarrier(AtIndex(region, n, 8, -8), b.WriteBarrierGlobal("writeBarrierFlag"))
 	b.Commit(8, At(count, 0), b.ALU(Sub, n, Imm(1)))
 	b.Result("x", x)
 	return b
@@ -306,21 +307,26 @@ which pops it.`)
 func PoolPut() *Builder {
 	b := New("PoolPut", `pushes x on this CPU's cache of the Pool whose storage pointer is at state:
 n = *count; region[n] = x (speculative); commits *count = n+1. As PoolPush,
-it stores only while the runtime's write barrier flag is off.`)
+it stores only while the runtime's write barrier flag is off, with one
+exception: while the collector marks it still pushes x when region[n]
+already holds x (the stale reference a marking-time Get left), because
+storing the value a word already holds changes nothing the collector sees.`)
 	b.Hot(Hot{Func: "poolPut", Slow: "poolPutSlow", Limit: "poolSlots"})
 	state, x := b.Param("state", Ptr), b.Param("x", Ptr)
 	isNil := b.Fail("x is nil")
 	noStorage := b.Fail("no storage yet")
 	noCaches := b.Fail("no per-CPU caches")
-	marking := b.Fail("write barrier on (the collector is marking)")
 	full := b.Fail("cache full")
-	b.BranchFail(b.Arg(x), EQ, Imm(0), isNil)
+	marking := b.Fail("write barrier on (the collector is marking) and the entry does not hold x")
+	xv := b.Arg(x)
+	b.BranchFail(xv, EQ, Imm(0), isNil)
 	s, tops := poolState(b, state, noStorage, noCaches)
-	b.FailIfWriteBarrierGlobal("writeBarrierFlag", marking)
 	count, region := poolRegion(b, s, tops)
 	n := b.Load(Word, 8, At(count, 0))
 	b.BranchFail(n, GEU, V(b.Load(Word, 8, At(s, PoolStateCapacity))), full)
-	b.StoreHeapPointer(AtIndex(region, n, 8, 0), b.Arg(x))
+	entry := AtIndex(region, n, 8, 0)
+	b.FailIfWriteBarrierUnlessSame(b.WriteBarrierGlobal("writeBarrierFlag"), entry, xv, marking)
+	b.StoreHeapPointer(entry, xv)
 	b.Commit(8, At(count, 0), b.Add(n, Imm(1)))
 	return b
 }
