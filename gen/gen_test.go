@@ -228,6 +228,52 @@ func TestValidateRejects(t *testing.T) {
 			b.Commit(8, ir.At(p, 0), ir.Idx)
 			return b.Op()
 		}, "without a write barrier guard"},
+		{"another store after a same-value guard", func() *ir.Op {
+			b := base()
+			marking := b.Fail("write barrier on")
+			p := b.Arg(0)
+			x := b.Load(ir.Ptr, 8, ir.At(p, 16))
+			b.FailIfWriteBarrierUnlessSame(b.WriteBarrierGlobal("wbFlag"), ir.At(p, 8), x, marking)
+			b.StoreHeapPointer(ir.At(p, 24), x) // not the word the guard compared
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "only the store of"},
+		{"nil store after a same-value guard", func() *ir.Op {
+			b := base()
+			marking := b.Fail("write barrier on")
+			p := b.Arg(0)
+			x := b.Load(ir.Ptr, 8, ir.At(p, 16))
+			b.FailIfWriteBarrierUnlessSame(b.WriteBarrierGlobal("wbFlag"), ir.At(p, 8), x, marking)
+			b.ClearHeapPointer(ir.At(p, 8))
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "only the store of"},
+		{"same-value guard comparing a Word", func() *ir.Op {
+			b := base()
+			marking := b.Fail("write barrier on")
+			p := b.Arg(0)
+			w := b.Load(ir.Word, 8, ir.At(p, 16))
+			b.FailIfWriteBarrierUnlessSame(b.WriteBarrierGlobal("wbFlag"), ir.At(p, 8), w, marking)
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "is a Ptr"},
+		{"clear unless marking on an 8-byte flag", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			on := b.Load(ir.Word, 8, ir.At(p, 16))
+			b.ClearHeapPointerUnlessWriteBarrier(ir.At(p, 8), on)
+			b.Commit(8, ir.At(p, 0), ir.Idx)
+			return b.Op()
+		}, "4-byte load of the flag"},
+		{"pointer store skipped while marking", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			on := b.WriteBarrierGlobal("wbFlag")
+			op := b.Op()
+			op.Body = append(op.Body, ir.Stmt{Kind: ir.Store, Addr: ir.At(p, 8), A: p, Size: 8, UnlessWB: on},
+				ir.Stmt{Kind: ir.Commit, Addr: ir.At(p, 0), A: ir.Idx, Size: 8})
+			return op
+		}, "only a heap pointer clear"},
 		{"hot op jumping to itself", func() *ir.Op {
 			b := ir.New("Bad", "a test op")
 			b.Hot(ir.Hot{Func: "badOp", Slow: "badOp", Limit: "badSlots"})
