@@ -135,23 +135,29 @@ func BenchmarkPool(b *testing.B) {
 
 // BenchmarkPoolGCChurn models a server under allocation pressure: each
 // goroutine (the -cpu value of them) handles requests that each Get
-// churnHeld objects, use them, and Put them back, while a background
+// churnHeld objects (held in a local array, so the benchmark adds no write
+// barriers of its own), use them, and Put them back, while a background
 // goroutine allocates nonstop (64 KiB blocks, 4 MiB live) so that a
 // collection runs every few milliseconds. One op is one request (churnHeld
 // Get+Put pairs). order=lifo puts the objects back in reverse order, as
 // `defer p.Put(x)` does; order=fifo in the order they were taken. sync.Pool
-// loses what it holds to every second collection and its New allocates it
-// again (new/op: objects New made per request, the cost the pool exists to
-// avoid); percpu.Pool keeps its objects, and while the collector marks its
+// drops what was not taken again within two collections (its victim cache)
+// and its New allocates it again (new/op: objects New made per request, the
+// cost the pool exists to avoid; small here, since the requests reuse every
+// object between collections); percpu.Pool keeps its objects, and while the
+// collector marks its
 // hot ops still pop (leaving the entry) and push an object back where its
 // entry still holds it (a Put in LIFO order), others go to the per-P level.
 // The allocator gets a P of its own (GOMAXPROCS is raised by one for the
 // benchmark), so it runs beside the workers instead of waiting for the
-// scheduler to preempt one. gc/Mop is collections per million requests;
-// allocs/op counts the allocator's allocations too.
+// scheduler to preempt one. impl=no-pool-floor does the request's work on
+// objects it owns, without a pool: the share of each op that the churn
+// itself costs the worker, which no pool can go below. gc/Mop is
+// collections per million requests; allocs/op counts the allocator's
+// allocations too.
 func BenchmarkPoolGCChurn(b *testing.B) {
 	const churnHeld = 4
-	run := func(b *testing.B, request func(*[churnHeld]*benchObj)) {
+	run := func(b *testing.B, request func()) {
 		workers := runtime.GOMAXPROCS(0)
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(workers + 1))
 		var done atomic.Bool
@@ -177,9 +183,8 @@ func BenchmarkPoolGCChurn(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				var held [churnHeld]*benchObj
 				for range n {
-					request(&held)
+					request()
 				}
 			}()
 		}
@@ -202,10 +207,33 @@ func BenchmarkPoolGCChurn(b *testing.B) {
 			}
 			return i
 		}
+		b.Run(order+"/impl=no-pool-floor", func(b *testing.B) {
+			// The request's own work on objects it already owns, no
+			// pool: what the churn costs the worker (collector work,
+			// stopped worlds, the scheduler), the floor under both
+			// pools' rows.
+			var own [churnHeld]*benchObj
+			for i := range own {
+				own[i] = new(benchObj)
+			}
+			run(b, func() {
+				var held [churnHeld]*benchObj // on the stack: no write barriers
+				for i := range held {
+					x := own[i]
+					x.buf[0]++
+					held[i] = x
+				}
+				for i := range held {
+					j := slot(i)
+					held[j] = nil
+				}
+			})
+		})
 		b.Run(order+"/impl=percpu", func(b *testing.B) {
 			var news atomic.Int64
 			p := &Pool[benchObj]{New: func() *benchObj { news.Add(1); return new(benchObj) }}
-			run(b, func(held *[churnHeld]*benchObj) {
+			run(b, func() {
+				var held [churnHeld]*benchObj // on the stack: no write barriers
 				for i := range held {
 					x, _ := p.Get()
 					x.buf[0]++
@@ -222,7 +250,8 @@ func BenchmarkPoolGCChurn(b *testing.B) {
 		b.Run(order+"/impl=sync.Pool", func(b *testing.B) {
 			var news atomic.Int64
 			p := &sync.Pool{New: func() any { news.Add(1); return new(benchObj) }}
-			run(b, func(held *[churnHeld]*benchObj) {
+			run(b, func() {
+				var held [churnHeld]*benchObj // on the stack: no write barriers
 				for i := range held {
 					x := p.Get().(*benchObj)
 					x.buf[0]++
