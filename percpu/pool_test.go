@@ -862,6 +862,76 @@ func TestPoolMarkingHotPath(t *testing.T) {
 	})
 }
 
+// TestPoolMarkingUnderGC is TestPoolMarkingHotPath with the real flag:
+// under back-to-back collections (a heap that keeps each mark phase long), a
+// goroutine Gets and Puts back one object. Every pair that starts with the
+// object on this CPU's cache and runs inside one mark phase (the flag on
+// before the Get and after the Put, no runtime.GC returning in between) must
+// leave it there, not on this P's cache. (Before the hot ops worked during
+// mark phases, every such pair moved it to the P's cache.) A collection
+// started by an allocation somewhere could still end one phase and begin
+// another between Get and Put, so at most 1% of the pairs may miss.
+func TestPoolMarkingUnderGC(t *testing.T) {
+	if !fastPathPool() {
+		t.Skip("fast path off")
+	}
+	keep := make([]*[4]*int, 1<<18)
+	for i := range keep {
+		keep[i] = new([4]*int)
+	}
+	p := &Pool[testObj]{PerCPU: 4, Shared: -1}
+	marking, missed, lost := 0, 0, 0
+	abortsBefore := hotAborts("poolGet")
+	onOneCPU(t, func() {
+		s := p.storage()
+		pid := runtime_procPin()
+		runtime_procUnpin()
+		p.Put(&testObj{id: 1})
+		var stop atomic.Bool
+		var cycles atomic.Int64 // runtime.GC calls returned
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for !stop.Load() {
+				runtime.GC()
+				cycles.Add(1)
+			}
+		})
+		deadline := time.Now().Add(10 * time.Second)
+		for marking < 1000 && time.Now().Before(deadline) {
+			c0, on, onCPU := cycles.Load(), writeBarrierOn(), s.shards[pid].n == 0
+			x, ok := p.Get()
+			if !ok {
+				// An abort right after a Get's clear (the collector not
+				// marking) drops the object: the documented hole.
+				lost++
+				p.Put(&testObj{id: 1})
+				continue
+			}
+			p.Put(x)
+			if on && onCPU && writeBarrierOn() && cycles.Load() == c0 {
+				marking++
+				if s.shards[pid].n != 0 {
+					missed++
+				}
+			}
+		}
+		stop.Store(true)
+		wg.Wait()
+	})
+	runtime.KeepAlive(keep)
+	aborts := hotAborts("poolGet") - abortsBefore
+	t.Logf("%d pairs inside mark phases, %d moved the object to the per-P cache; %d objects lost, %d poolGet aborts", marking, missed, lost, aborts)
+	if uint64(lost) > aborts {
+		t.Errorf("%d objects lost but only %d poolGet aborts: a loss without a hole", lost, aborts)
+	}
+	if marking < 100 {
+		t.Fatalf("only %d Get+Put pairs ran inside a mark phase", marking)
+	}
+	if missed > marking/100 {
+		t.Errorf("%d of %d pairs inside mark phases moved the object to the per-P cache", missed, marking)
+	}
+}
+
 // TestPoolGCDrain is the shape of Go's own TestPoolGC (sync/pool_test.go),
 // stricter: Put N objects that have cleanups and finalizers, drain the pool
 // with N Gets, drop them, collect: every object's cleanup and finalizer must
