@@ -4,7 +4,8 @@ import "unsafe"
 
 // Package variables the generated hot ops read (DESIGN.md, "Hot ops"). A
 // hot op is one asm function per library operation (counterAdd, poolGet,
-// poolPut) whose Go caller is small enough to inline into user code: it
+// poolPut, shardLock) whose Go caller is small enough to inline into user
+// code (Sharded.Update, which defers its release, is not): it
 // takes only the arguments the caller cannot avoid passing, reads the rest
 // from here, and leaves every failure by a tail jump into its Go slow path
 // (counterAddSlow, poolGetSlow, poolPutSlow, which have the asm function's
@@ -21,6 +22,9 @@ var (
 	// poolSlots is the number of per-CPU Pool caches when the fast path is
 	// on, else 0.
 	poolSlots uintptr
+	// shardedSlots is the number of per-CPU shards of a Sharded when new
+	// Shardeds get them (shardedRseq), else 0.
+	shardedSlots uintptr
 )
 
 // Offsets of struct rseq's index fields (rseqabi.Area).
@@ -35,12 +39,15 @@ func setHotGlobals(p *process) {
 	if p.useMMCID {
 		hotIndexOffset = areaMMCIDOffset
 	}
-	counterSlots, poolSlots = 0, 0
+	counterSlots, poolSlots, shardedSlots = 0, 0, 0
 	if counterRseq {
 		counterSlots = uintptr(p.slots)
 	}
 	if p.fastPath {
 		poolSlots = uintptr(p.slots)
+	}
+	if p.fastPath && p.fenceErr == nil { // shardedRseq
+		shardedSlots = uintptr(p.slots)
 	}
 }
 

@@ -280,6 +280,29 @@ func tightLoop(fi int, enough func() bool) error {
 		}
 	case "PoolGet", "PoolPut":
 		return hotPoolTightLoop(info.fn, int(limit), enough)
+	case "ShardLock":
+		// Update's lock, through Sharded.Update: one thread, so the
+		// shard is never found taken and every update must land on a
+		// per-CPU shard, exactly once.
+		var s Sharded[int64]
+		var n int64
+		for !enough() {
+			for range batch {
+				s.Update(func(x *int64) { *x++ })
+			}
+			n += batch
+		}
+		t := s.table()
+		var cpu, locked int64
+		for i := 1; i < len(t.cpu); i++ {
+			cpu += t.cpu[i].val
+		}
+		for i := range t.locked {
+			locked += t.locked[i].val
+		}
+		if cpu != n || locked != 0 {
+			return fmt.Errorf("%s: %d updates on per-CPU shards, %d on locked shards, want %d and 0 (an abort lost or repeated a lock)", info.fn, cpu, locked, n)
+		}
 	default:
 		return fmt.Errorf("no tight loop for op %s: add a case to tightLoop (gen/README.md)", info.op)
 	}
@@ -340,6 +363,8 @@ func hotOff(fn string) string {
 		return "counterAdd is off (Counter on its fallback)"
 	case (fn == "poolGet" || fn == "poolPut") && poolSlots == 0:
 		return "the pool's hot ops are off (no fast path)"
+	case fn == "shardLock" && shardedSlots == 0:
+		return "shardLock is off (Sharded on its locked shards)"
 	}
 	return ""
 }

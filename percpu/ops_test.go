@@ -485,7 +485,7 @@ func TestPoolTopsShift(t *testing.T) {
 	}
 }
 
-// TestHotOpLayout: the hot ops read Counter and poolState fields and the
+// TestHotOpLayout: the hot ops read Counter, poolState and shardTable fields and the
 // area's index fields at offsets fixed in gen/ops and here; they must be
 // where the Go types put them, for every T.
 func TestHotOpLayout(t *testing.T) {
@@ -520,6 +520,13 @@ func TestHotOpLayout(t *testing.T) {
 			{"poolState.fast.entriesPtr", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.entriesPtr), ops.PoolStateEntries},
 			{"poolState.fast.span", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.span), ops.PoolStateSpan},
 			{"poolState.fast.capacity", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.capacity), ops.PoolStateCapacity},
+			{"shardTable[T].shardHead", unsafe.Offsetof(shardTable[testObj]{}.shardHead), 0},
+			{"shardHead.base", unsafe.Offsetof(shardHead{}.base), ops.ShardTableBase},
+			{"shardHead.stride", unsafe.Offsetof(shardHead{}.stride), ops.ShardTableStride},
+			{"shardHead.limit", unsafe.Offsetof(shardHead{}.limit), ops.ShardTableLimit},
+			// shardLock and shardLockSlow read Sharded.tab as the one
+			// pointer word an atomic.Pointer holds.
+			{"sizeof Sharded.tab", unsafe.Sizeof(Sharded[testObj]{}.tab), 8},
 		} {
 			if x.got != x.want {
 				t.Errorf("%s: offset %d, the hot ops assume %d", x.what, x.got, x.want)

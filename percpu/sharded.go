@@ -36,7 +36,8 @@ import (
 // Where the fast path is off (see Status; also on Linux < 5.10, which lacks
 // the rseq fence Range needs), on threads that cannot use rseq and when the
 // calling CPU's shard is busy, Update uses the locked shards instead: one
-// sync.Mutex-guarded T per slot, chosen by the current P. They are part of
+// T per slot behind a lock word taken with an atomic compare-and-swap,
+// chosen by the current P. They are part of
 // the value like the per-CPU shards: Range, All and Merge visit them too.
 // Memory: two copies of T per slot (CPU or mm_cid), each padded by a cache
 // line.
@@ -55,11 +56,12 @@ type noCopy struct{}
 func (*noCopy) Lock()   {}
 func (*noCopy) Unlock() {}
 
-// Lock word values of a per-CPU shard.
+// Lock word values of a shard.
 const (
 	shardFree = 0
-	// shardLocal: taken by a critical section (LoadCbneStore 0 -> 1) that
-	// ran on the CPU (or mm_cid) the shard belongs to.
+	// shardLocal: a per-CPU shard taken by a critical section (shardLock
+	// or LoadCbneStore, 0 -> 1) that ran on the CPU (or mm_cid) the shard
+	// belongs to; a locked shard taken by a compare-and-swap.
 	shardLocal = 1
 	// shardRemote: claimed by Range/All with an atomic compare-and-swap,
 	// confirmed after an rseq fence.
@@ -75,32 +77,42 @@ const shardedTries = 3
 
 // shardTable is a Sharded's storage, allocated once.
 type shardTable[T any] struct {
+	shardHead // first: the hot op shardLock reads it through Sharded.tab
 	// cpu[1:] are the per-CPU shards, indexed like every per-CPU
 	// structure (Status().Index); cpu[0] only pads. Empty when the fast
 	// path is off.
 	cpu []cpuShard[T]
-	// base is &cpu[1].lock, stride the distance between shards, limit the
-	// number of per-CPU shards: the critical section's arguments.
+	// locked are the shards of the fallback.
+	locked []cpuShard[T]
+}
+
+// shardHead is the part of a shardTable that does not depend on T, at
+// offsets gen/ops fixes (ShardTable*, checked by TestHotOpLayout): what the
+// hot op and the type-erased slow path need.
+type shardHead struct {
+	// base is &cpu[1].lock (nil without per-CPU shards), stride the
+	// distance between shards (in both arrays), limit the number of
+	// per-CPU shards.
 	base   unsafe.Pointer
 	stride uintptr
 	limit  uintptr
-	// locked are the mutex-guarded shards of the fallback.
-	locked []lockedShard[T]
+	// lockedBase is &locked[0].lock, lockedN the number of locked shards.
+	lockedBase unsafe.Pointer
+	lockedN    uintptr
 }
 
-// cpuShard is one CPU's copy. The trailing pad keeps the last cache line
-// of one shard's data off the next shard's lock word and data.
+// cpuShard is one shard, per-CPU or locked: a lock word, then T. The
+// trailing pad keeps the last cache line of one shard's data off the next
+// shard's lock word and data. Update works on the shard's address (its
+// lock word), whichever array it is in.
 type cpuShard[T any] struct {
+	// _ aligns the shard to 8 bytes on 32-bit platforms too (atomic.Uint64
+	// carries that alignment), where the locked shards' 64-bit atomics
+	// need it.
+	_    [0]atomic.Uint64
 	lock uint64 // shardFree, shardLocal or shardRemote
 	val  T
 	_    [cacheLineSize]byte
-}
-
-// lockedShard is one copy of the fallback.
-type lockedShard[T any] struct {
-	mu  sync.Mutex
-	val T
-	_   [cacheLineSize]byte
 }
 
 const cacheLineSize = 64
@@ -120,11 +132,12 @@ func (s *Sharded[T]) table() *shardTable[T] {
 		return t
 	}
 	n := max(proc.slots, 1)
-	t := &shardTable[T]{locked: make([]lockedShard[T], n)}
+	t := &shardTable[T]{locked: make([]cpuShard[T], n)}
+	t.stride = unsafe.Sizeof(t.locked[0])
+	t.lockedBase, t.lockedN = unsafe.Pointer(&t.locked[0].lock), uintptr(n)
 	if shardedRseq() {
 		t.cpu = make([]cpuShard[T], n+1)
 		t.base = unsafe.Pointer(&t.cpu[1].lock)
-		t.stride = unsafe.Sizeof(t.cpu[0])
 		t.limit = uintptr(n)
 	}
 	s.tab.Store(t)
@@ -136,7 +149,7 @@ func (s *Sharded[T]) table() *shardTable[T] {
 // pointer to the shard's T, valid only until fn returns.
 //
 // The lock is taken by a critical section that stores 1 in the lock word of
-// the CPU it runs on if the word is 0, and released with an atomic store
+// the CPU it runs on if the word is 0, and released with a release store
 // wherever fn returns: the goroutine may be preempted or move to another CPU
 // inside fn. A goroutine that finds its CPU's shard taken (its holder was
 // preempted or moved, or Range holds it) tries the section twice more, then
@@ -147,40 +160,49 @@ func (s *Sharded[T]) table() *shardTable[T] {
 //
 // If fn panics, the lock is released and the panic continues. fn must not
 // call Update, Range, All or Merge on the same Sharded: a nested Update may
-// run on another shard or deadlock (when no other shard is free), and
+// run on another shard or wait forever (when no other shard is free), and
 // Range, All and Merge deadlock.
 func (s *Sharded[T]) Update(fn func(*T)) {
-	if t := s.tab.Load(); t != nil && t.limit != 0 {
-		var idx uintptr
-		var st int
-		if proc.useMMCID {
-			idx, st = opLoadCbneStoreMMCID(t.base, t.stride, t.limit, shardFree, shardLocal)
-		} else {
-			idx, st = opLoadCbneStoreCPU(t.base, t.stride, t.limit, shardFree, shardLocal)
-		}
-		if st == statusOK {
-			shardAcquireFence()
-			sh := t.cpuShard(idx)
-			if raceEnabled {
-				atomic.LoadUint64(&sh.lock) // see cpuShard.run
-			}
-			// The body of cpuShard.run, written out: one call less.
-			defer atomic.StoreUint64(&sh.lock, shardFree)
-			fn(&sh.val)
-			return
-		}
+	// One call of the hot op takes the CPU's shard; every other case
+	// (first use, a taken shard, no rseq) is its slow path's, which
+	// returns a locked shard's address or, before the first allocation,
+	// nil.
+	p := shardLock(unsafe.Pointer(&s.tab))
+	if p == nil {
+		p = s.lockFirst()
 	}
-	s.updateSlow(fn)
+	shardAcquired(p)
+	// The release: an atomic store, which on amd64 is an XCHG (a plain
+	// MOV would do, but only from assembly, and that call costs more than
+	// the XCHG; arm64: STLR). Deferred so that a panicking fn releases
+	// the lock; the defer is open-coded (about 1.4 ns here at -cpu 1) but
+	// keeps Update from inlining (BenchmarkShardedRelease,
+	// docs/bench-sharded.txt).
+	defer atomic.StoreUint64((*uint64)(p), shardFree)
+	fn(&(*cpuShard[T])(p).val)
 }
 
-// updateSlow is Update after its first try: it allocates the shards on
-// first use, registers the thread if it has no area yet, tries the CPU's
-// shard again when it was taken, and otherwise takes a locked shard.
-func (s *Sharded[T]) updateSlow(fn func(*T)) {
-	t := s.table()
+// lockFirst allocates the shards and takes one (Update's first call).
+func (s *Sharded[T]) lockFirst() unsafe.Pointer {
+	s.table()
+	return shardLockSlow(unsafe.Pointer(&s.tab))
+}
+
+// shardLockSlow is shardLock's slow path (same frame; DESIGN.md, "Hot
+// ops"): it returns the address of a shard it locked (a per-CPU shard after
+// a retry, else a locked shard), or nil when the Sharded has no table yet.
+// It registers the thread if it has no area yet, tries the CPU's shard
+// again when it was taken, and otherwise takes a locked shard.
+//
+//lint:ignore U1000 the tail jump target of the generated hot op (zops_*.s), which staticcheck cannot see
+func shardLockSlow(tab unsafe.Pointer) unsafe.Pointer {
+	t := (*shardHead)(atomic.LoadPointer((*unsafe.Pointer)(tab)))
+	if t == nil {
+		return nil
+	}
 	if t.limit != 0 {
 		registered := false
-		for try := 1; try < shardedTries; { // Update made the first try
+		for try := 1; try < shardedTries; { // shardLock made the first try
 			var idx uintptr
 			var st int
 			if proc.useMMCID {
@@ -190,9 +212,7 @@ func (s *Sharded[T]) updateSlow(fn func(*T)) {
 			}
 			switch st {
 			case statusOK:
-				shardAcquireFence()
-				t.cpuShard(idx).run(fn)
-				return
+				return unsafe.Add(t.base, idx*t.stride)
 			case statusUnregistered:
 				if !registered && slowPath() {
 					registered = true
@@ -205,58 +225,55 @@ func (s *Sharded[T]) updateSlow(fn func(*T)) {
 			break // a stray thread or an index beyond the shards
 		}
 	}
-	t.updateLocked(fn)
+	return t.lockLocked()
 }
 
-// cpuShard returns per-CPU shard idx (idx < limit, as the critical section
-// checked).
-func (t *shardTable[T]) cpuShard(idx uintptr) *cpuShard[T] {
-	return (*cpuShard[T])(unsafe.Add(t.base, idx*t.stride))
-}
-
-// run runs fn on a per-CPU shard whose lock the caller's critical section
-// took, and releases the lock.
-func (sh *cpuShard[T]) run(fn func(*T)) {
+// shardAcquired completes the acquire of the shard at p, whichever way it
+// was taken: on arm64 a barrier after the critical section
+// (shardAcquireFence), under the race detector an atomic load of the word,
+// which gives it the edge from the last release store (it cannot see the
+// critical section's plain load).
+func shardAcquired(p unsafe.Pointer) {
+	shardAcquireFence()
 	if raceEnabled {
-		// The race detector cannot see the critical section's acquire:
-		// an atomic load of the word gives it the edge from the last
-		// release store.
-		atomic.LoadUint64(&sh.lock)
+		atomic.LoadUint64((*uint64)(p))
 	}
-	defer atomic.StoreUint64(&sh.lock, shardFree)
-	fn(&sh.val)
 }
 
-// updateLocked runs fn on a locked shard: the current P's if it is free,
-// else the next free one. When all are taken it tries them again after a
-// yield, then after sleeps growing to a millisecond, rather than block on
-// one: that one's holder may be blocked inside its function, and the others
-// may free up long before. With a single shard there is nothing else to
-// wait for, and it blocks on the mutex.
-func (t *shardTable[T]) updateLocked(fn func(*T)) {
-	n := len(t.locked)
-	if n == 1 {
-		t.locked[0].mu.Lock()
-		t.locked[0].run(fn)
-		return
-	}
+// shardUnlock releases the shard at p (per-CPU or locked), as Update does.
+func shardUnlock(p unsafe.Pointer) { atomic.StoreUint64((*uint64)(p), shardFree) }
+
+// lockLocked takes a locked shard and returns its address: the current P's
+// if it is free, else the next free one. When all are taken it tries them
+// again after a yield, then after sleeps growing to a millisecond, rather
+// than wait on one: that one's holder may be blocked inside its function,
+// and the others may free up long before.
+func (t *shardHead) lockLocked() unsafe.Pointer {
+	n := int(t.lockedN)
 	h := shardHint() % n
 	for round := 0; ; round++ {
 		for i := range n {
-			sh := &t.locked[(h+i)%n]
-			if sh.mu.TryLock() {
-				sh.run(fn)
-				return
+			p := unsafe.Add(t.lockedBase, uintptr((h+i)%n)*t.stride)
+			if shardTryLock((*uint64)(p)) {
+				return p
 			}
 		}
 		shardBackoff(round)
 	}
 }
 
-// run runs fn on a locked shard whose mutex the caller holds, and unlocks.
-func (sh *lockedShard[T]) run(fn func(*T)) {
-	defer sh.mu.Unlock()
-	fn(&sh.val)
+// shardTryLock takes a locked shard's word with a compare-and-swap (after a
+// plain atomic load, so a taken word costs no exclusive cache line).
+func shardTryLock(w *uint64) bool {
+	return atomic.LoadUint64(w) == shardFree && atomic.CompareAndSwapUint64(w, shardFree, shardLocal)
+}
+
+// updateLocked runs fn on a locked shard (the fallback alone, for tests and
+// benchmarks).
+func (t *shardTable[T]) updateLocked(fn func(*T)) {
+	p := t.lockLocked()
+	defer shardUnlock(p)
+	fn(&(*cpuShard[T])(p).val)
 }
 
 // Range calls fn for every shard, each under its lock, so fn sees an exact
@@ -310,15 +327,19 @@ func (s *Sharded[T]) visit(yield func(*T) bool) {
 		return
 	}
 	for i := range t.locked {
-		if !t.locked[i].visit(yield) {
+		if !t.locked[i].visitLocked(yield) {
 			return
 		}
 	}
 }
 
-func (sh *lockedShard[T]) visit(yield func(*T) bool) bool {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
+// visitLocked yields a locked shard under its lock, waiting for it with
+// shardBackoff's yields and sleeps.
+func (sh *cpuShard[T]) visitLocked(yield func(*T) bool) bool {
+	for round := 0; !shardTryLock(&sh.lock); round++ {
+		shardBackoff(round)
+	}
+	defer shardUnlock(unsafe.Pointer(&sh.lock))
 	return yield(&sh.val)
 }
 

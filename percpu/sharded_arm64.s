@@ -10,3 +10,4 @@
 TEXT ·shardAcquireFence(SB), NOSPLIT|NOFRAME, $0-0
 	DMB $0x9
 	RET
+

@@ -1578,7 +1578,89 @@ slow:
 	INCQ (R14)
 	JMP  retry
 
-// func zopAddrs(fns *[19]unsafe.Pointer, descs *[19]unsafe.Pointer)
+// func shardLock(tab unsafe.Pointer) (p unsafe.Pointer)
+TEXT ·shardLock(SB), NOSPLIT, $0-16
+	// hot op: the slow path takes every call while shardedSlots is 0 (no descriptor armed)
+	CMPQ ·shardedSlots+0(SB), $0x00
+	JEQ  slow
+
+	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	BYTE  $0x64
+	BYTE  $0x48
+	BYTE  $0x8b
+	BYTE  $0x04
+	BYTE  $0x25
+	LONG  $0x00000000
+	TESTQ AX, AX
+	JZ    slow
+	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
+
+owned:
+	ADDQ ·threadAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  slow
+
+retry:
+	LEAQ zdescShardLock<>+0(SB), R14
+	MOVQ R14, 8(AX)
+
+	// start_ip marker: NOPL with immediate "rsqS"
+	LONG  $0x00841f0f
+	LONG  $0x53717372
+	MOVQ  ·hotIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
+	CMPQ  BX, ·shardedSlots+0(SB)
+	JCC   slow
+	MOVQ  tab+0(FP), CX
+	MOVQ  (CX), DX
+	CMPQ  DX, $+0
+	JEQ   slow
+	MOVQ  (DX), CX
+	CMPQ  CX, $+0
+	JEQ   slow
+	MOVQ  16(DX), SI
+	CMPQ  BX, SI
+	JCC   slow
+	MOVQ  8(DX), SI
+	MOVQ  BX, DX
+	IMULQ SI, DX
+	MOVQ  CX, SI
+	ADDQ  DX, SI
+	MOVQ  (SI), CX
+	CMPQ  CX, $+0
+	JNE   slow
+	MOVQ  CX, DX
+	ADDQ  $+1, DX
+	MOVQ  DX, (SI)
+
+	// post_commit_ip marker: NOPL with immediate "rsqC"
+	LONG $0x00841f0f
+	LONG $0x43717372
+	MOVQ SI, p+8(FP)
+	RET
+
+ownercheck:
+	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
+slow:
+	// tail jump: shardLockSlow has this function's frame and returns to our caller
+	JMP ·shardLockSlow+0(SB)
+
+	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x3d
+	LONG $0x53053053
+	LEAQ ·zopAborts+152(SB), R14
+	LOCK
+	INCQ (R14)
+	JMP  retry
+
+// func zopAddrs(fns *[20]unsafe.Pointer, descs *[20]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ fns+0(FP), DI
 	MOVQ descs+8(FP), SI
@@ -1658,6 +1740,10 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ AX, 144(DI)
 	LEAQ zdescPoolPut<>+0(SB), AX
 	MOVQ AX, 144(SI)
+	LEAQ ·shardLock+0(SB), AX
+	MOVQ AX, 152(DI)
+	LEAQ zdescShardLock<>+0(SB), AX
+	MOVQ AX, 152(SI)
 	RET
 
 GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
@@ -1697,3 +1783,5 @@ GLOBL zdescCounterAdd<>(SB), NOPTR, $32
 GLOBL zdescPoolGet<>(SB), NOPTR, $32
 
 GLOBL zdescPoolPut<>(SB), NOPTR, $32
+
+GLOBL zdescShardLock<>(SB), NOPTR, $32

@@ -1448,7 +1448,76 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func zopAddrs(fns, descs *[19]unsafe.Pointer)
+// func shardLock(tab unsafe.Pointer) (p unsafe.Pointer)
+// Indexed by cpu_id or mm_cid; see the Go declaration.
+TEXT ·shardLock(SB), NOSPLIT, $0-16
+	// hot op: the slow path takes every call while shardedSlots is 0 (no descriptor armed)
+	MOVD   ·shardedSlots(SB), R16
+	CBZ    R16, slow
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	MRS    TPIDR_EL0, R0
+	CBZ    R0, slow
+	MOVD   ·threadOwnerOffset(SB), R16
+	CBZ    R16, owned
+	MOVD   (R0)(R16), R17
+	MOVD   48(g), R16
+	CMP    R16, R17
+	BNE    slow
+
+owned:
+	MOVD   ·threadAreaOffset(SB), R16
+	ADD    R16, R0, R0
+	MOVWU  4(R0), R16
+	TBNZ   $31, R16, slow
+
+retry:
+	MOVD   $zdescShardLock<>(SB), R16
+	MOVD   R16, 8(R0)
+	// start_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30029d1f
+	MOVD   ·hotIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
+	MOVD   ·shardedSlots(SB), R16
+	CMP    R16, R1
+	BHS    slow
+	MOVD   tab+0(FP), R2
+	MOVD   0(R2), R3
+	CMP    $0, R3
+	BEQ    slow
+	MOVD   0(R3), R2
+	CMP    $0, R2
+	BEQ    slow
+	MOVD   16(R3), R4
+	CMP    R4, R1
+	BHS    slow
+	MOVD   8(R3), R4
+	MUL    R4, R1, R3
+	ADD    R3, R2, R4
+	MOVD   0(R4), R2
+	CMP    $0, R2
+	BNE    slow
+	ADD    $1, R2, R3
+	MOVD   R3, 0(R4)
+	// post_commit_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30021d1f
+	MOVD   R4, p+8(FP)
+	RET
+
+slow:
+	// tail jump (B keeps LR): shardLockSlow has this function's frame and returns to our caller
+	B      ·shardLockSlow(SB)
+	// abort signature (BRK #0x45e0); abort_ip follows
+	WORD   $0xd428bc00
+	MOVD   $·zopAborts+152(SB), R16
+
+abortinc:
+	LDAXR  (R16), R17
+	ADD    $1, R17, R17
+	STLXR  R17, (R16), R15
+	CBNZ   R15, abortinc
+	B      retry
+
+// func zopAddrs(fns, descs *[20]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   fns+0(FP), R0
 	MOVD   descs+8(FP), R1
@@ -1528,6 +1597,10 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   R2, 144(R0)
 	MOVD   $zdescPoolPut<>(SB), R2
 	MOVD   R2, 144(R1)
+	MOVD   $·shardLock(SB), R2
+	MOVD   R2, 152(R0)
+	MOVD   $zdescShardLock<>(SB), R2
+	MOVD   R2, 152(R1)
 	RET
 
 GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
@@ -1549,3 +1622,4 @@ GLOBL zdescPoolPushMMCID<>(SB), NOPTR, $32
 GLOBL zdescCounterAdd<>(SB), NOPTR, $32
 GLOBL zdescPoolGet<>(SB), NOPTR, $32
 GLOBL zdescPoolPut<>(SB), NOPTR, $32
+GLOBL zdescShardLock<>(SB), NOPTR, $32

@@ -85,3 +85,6 @@ func poolGet(state unsafe.Pointer) unsafe.Pointer { return poolGetSlow(state) }
 
 //go:noinline
 func poolPut(state unsafe.Pointer, x unsafe.Pointer) { poolPutSlow(state, x) }
+
+//go:noinline
+func shardLock(tab unsafe.Pointer) unsafe.Pointer { return shardLockSlow(tab) }

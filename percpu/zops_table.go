@@ -10,7 +10,7 @@ const (
 )
 
 // zopCount is the number of generated asm functions (two per op, one per hot op).
-const zopCount = 19
+const zopCount = 20
 
 // zopAborts counts, per generated function in table order, the restarts its
 // abort handler has taken. The handlers increment it atomically from asm
@@ -47,6 +47,7 @@ var zopTable = [zopCount]zopInfo{
 	{op: "CounterAdd", fn: "counterAdd", index: "cpu_id or mm_cid", fails: []string{"no slot array yet (the first Add allocates it)"}},
 	{op: "PoolGet", fn: "poolGet", index: "cpu_id or mm_cid", fails: []string{"no storage yet", "no per-CPU caches", "cache empty", "nil entry (a hole an aborted Get left)"}},
 	{op: "PoolPut", fn: "poolPut", index: "cpu_id or mm_cid", fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "cache full", "write barrier on (the collector is marking) and the entry does not hold x"}},
+	{op: "ShardLock", fn: "shardLock", index: "cpu_id or mm_cid", fails: []string{"no table yet (the first Update allocates it)", "no per-CPU shards (the table uses its locked shards)", "index beyond the table's shards", "the shard is taken"}},
 }
 
 // Encodings of the markers and signatures (gen/ir), for the descriptor scan.
