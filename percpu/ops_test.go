@@ -501,6 +501,10 @@ func TestHotOpLayout(t *testing.T) {
 		{"Pool[T].state vs Pool[poolAny].state", unsafe.Offsetof(Pool[testObj]{}.state), unsafe.Offsetof(Pool[poolAny]{}.state)},
 		{"sizeof Pool[T] vs Pool[poolAny]", unsafe.Sizeof(Pool[testObj]{}), unsafe.Sizeof(Pool[poolAny]{})},
 		{"sizeof poolState[T] vs poolState[poolAny]", unsafe.Sizeof(s), unsafe.Sizeof(poolState[poolAny]{})},
+		// shardLockSlow views &Sharded[T].cpu as a shardedHead.
+		{"Sharded[T].tab - Sharded[T].cpu", unsafe.Offsetof(Sharded[testObj]{}.tab) - unsafe.Offsetof(Sharded[testObj]{}.cpu), unsafe.Offsetof(shardedHead{}.tab)},
+		{"sizeof Sharded[T].tab", unsafe.Sizeof(Sharded[testObj]{}.tab), unsafe.Sizeof(unsafe.Pointer(nil))},
+		{"shardTable[T].shardHead", unsafe.Offsetof(shardTable[testObj]{}.shardHead), 0},
 		{"struct rseq cpu_id", unsafe.Offsetof(a.CPUID), areaCPUIDOffset},
 		{"struct rseq mm_cid", unsafe.Offsetof(a.MMCID), areaMMCIDOffset},
 	} {
@@ -520,13 +524,9 @@ func TestHotOpLayout(t *testing.T) {
 			{"poolState.fast.entriesPtr", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.entriesPtr), ops.PoolStateEntries},
 			{"poolState.fast.span", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.span), ops.PoolStateSpan},
 			{"poolState.fast.capacity", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.capacity), ops.PoolStateCapacity},
-			{"shardTable[T].shardHead", unsafe.Offsetof(shardTable[testObj]{}.shardHead), 0},
-			{"shardHead.base", unsafe.Offsetof(shardHead{}.base), ops.ShardTableBase},
-			{"shardHead.stride", unsafe.Offsetof(shardHead{}.stride), ops.ShardTableStride},
-			{"shardHead.limit", unsafe.Offsetof(shardHead{}.limit), ops.ShardTableLimit},
-			// shardLock and shardLockSlow read Sharded.tab as the one
-			// pointer word an atomic.Pointer holds.
-			{"sizeof Sharded.tab", unsafe.Sizeof(Sharded[testObj]{}.tab), 8},
+			{"shardCPU.base", unsafe.Offsetof(shardCPU{}.base), ops.ShardBase},
+			{"shardCPU.stride", unsafe.Offsetof(shardCPU{}.stride), ops.ShardStride},
+			{"shardCPU.limit", unsafe.Offsetof(shardCPU{}.limit), ops.ShardLimit},
 		} {
 			if x.got != x.want {
 				t.Errorf("%s: offset %d, the hot ops assume %d", x.what, x.got, x.want)

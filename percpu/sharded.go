@@ -42,12 +42,35 @@ import (
 // Memory: two copies of T per slot (CPU or mm_cid), each padded by a cache
 // line.
 type Sharded[T any] struct {
-	_   noCopy
+	_ noCopy
+	// cpu is the per-CPU shards' parameters, copied from the table for
+	// the hot op shardLock, which reads them without the table's
+	// indirection (a dependent load less). cpu and tab have the layout
+	// of shardedHead (checked by TestHotOpLayout).
+	cpu shardCPU
 	tab atomic.Pointer[shardTable[T]]
 	// mu serialises the lazy allocation and Range/All: those claim the
 	// per-CPU shards from whatever CPU they run on, and the claim protocol
 	// (DESIGN.md, "Sharded") allows one claimer at a time.
 	mu sync.Mutex
+}
+
+// shardCPU is where a Sharded's per-CPU shards are, at offsets gen/ops
+// fixes (Shard*). Each field is written once (atomically) after the table
+// is published, base last, and stays 0 without per-CPU shards: a reader
+// that sees a 0 anywhere leaves the hot op for the slow path, whatever
+// order its loads were satisfied in.
+type shardCPU struct {
+	base   unsafe.Pointer // &cpu[1].lock
+	stride uintptr
+	limit  uintptr
+}
+
+// shardedHead is the start of every Sharded[T] after its zero-size
+// noCopy: the type-erased view shardLockSlow gets.
+type shardedHead struct {
+	cpu shardCPU
+	tab unsafe.Pointer // *shardTable[T], whose first field is a shardHead
 }
 
 // noCopy makes go vet's copylocks check report copies of a Sharded.
@@ -77,7 +100,7 @@ const shardedTries = 3
 
 // shardTable is a Sharded's storage, allocated once.
 type shardTable[T any] struct {
-	shardHead // first: the hot op shardLock reads it through Sharded.tab
+	shardHead // first: shardLockSlow reads it through Sharded.tab
 	// cpu[1:] are the per-CPU shards, indexed like every per-CPU
 	// structure (Status().Index); cpu[0] only pads. Empty when the fast
 	// path is off.
@@ -86,9 +109,8 @@ type shardTable[T any] struct {
 	locked []cpuShard[T]
 }
 
-// shardHead is the part of a shardTable that does not depend on T, at
-// offsets gen/ops fixes (ShardTable*, checked by TestHotOpLayout): what the
-// hot op and the type-erased slow path need.
+// shardHead is the part of a shardTable that does not depend on T: what
+// the type-erased slow path needs.
 type shardHead struct {
 	// base is &cpu[1].lock (nil without per-CPU shards), stride the
 	// distance between shards (in both arrays), limit the number of
@@ -141,6 +163,13 @@ func (s *Sharded[T]) table() *shardTable[T] {
 		t.limit = uintptr(n)
 	}
 	s.tab.Store(t)
+	if t.limit != 0 {
+		// The hot op's copy, base last (see shardCPU), after tab: once
+		// shardLock sees base, its slow path sees the table.
+		atomic.StoreUintptr(&s.cpu.stride, t.stride)
+		atomic.StoreUintptr(&s.cpu.limit, t.limit)
+		atomic.StorePointer(&s.cpu.base, t.base)
+	}
 	return t
 }
 
@@ -167,7 +196,7 @@ func (s *Sharded[T]) Update(fn func(*T)) {
 	// (first use, a taken shard, no rseq) is its slow path's, which
 	// returns a locked shard's address or, before the first allocation,
 	// nil.
-	p := shardLock(unsafe.Pointer(&s.tab))
+	p := shardLock(unsafe.Pointer(&s.cpu))
 	if p == nil {
 		p = s.lockFirst()
 	}
@@ -185,7 +214,7 @@ func (s *Sharded[T]) Update(fn func(*T)) {
 // lockFirst allocates the shards and takes one (Update's first call).
 func (s *Sharded[T]) lockFirst() unsafe.Pointer {
 	s.table()
-	return shardLockSlow(unsafe.Pointer(&s.tab))
+	return shardLockSlow(unsafe.Pointer(&s.cpu))
 }
 
 // shardLockSlow is shardLock's slow path (same frame; DESIGN.md, "Hot
@@ -195,8 +224,8 @@ func (s *Sharded[T]) lockFirst() unsafe.Pointer {
 // again when it was taken, and otherwise takes a locked shard.
 //
 //lint:ignore U1000 the tail jump target of the generated hot op (zops_*.s), which staticcheck cannot see
-func shardLockSlow(tab unsafe.Pointer) unsafe.Pointer {
-	t := (*shardHead)(atomic.LoadPointer((*unsafe.Pointer)(tab)))
+func shardLockSlow(s unsafe.Pointer) unsafe.Pointer {
+	t := (*shardHead)(atomic.LoadPointer(&(*shardedHead)(s).tab))
 	if t == nil {
 		return nil
 	}

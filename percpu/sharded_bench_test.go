@@ -170,7 +170,7 @@ func BenchmarkShardedRelease(b *testing.B) {
 //
 //go:noinline
 func updateNoDefer(s *Sharded[int64], fn func(*int64)) {
-	p := shardLock(unsafe.Pointer(&s.tab))
+	p := shardLock(unsafe.Pointer(&s.cpu))
 	if p == nil {
 		p = s.lockFirst()
 	}

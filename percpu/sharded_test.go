@@ -144,9 +144,9 @@ func TestShardedUsesCriticalSection(t *testing.T) {
 		t.Fatalf("limit 0: status %d, want %d", st, statusIndexRange)
 	}
 	limit := tab.limit
-	tab.limit = 0 // this table only: every index is out of range
+	tab.limit, s.cpu.limit = 0, 0 // this Sharded only: every index is out of range
 	s.Update(func(x *tally) { x.add(t, 5) })
-	tab.limit = limit
+	tab.limit, s.cpu.limit = limit, limit
 	if cpu, locked := shardedWhere(&s); cpu != 1000 || locked != 1 {
 		t.Fatalf("index out of range: per-CPU shards %d, locked shards %d; want 1000, 1", cpu, locked)
 	}

@@ -1578,7 +1578,7 @@ slow:
 	INCQ (R14)
 	JMP  retry
 
-// func shardLock(tab unsafe.Pointer) (p unsafe.Pointer)
+// func shardLock(s unsafe.Pointer) (p unsafe.Pointer)
 TEXT ·shardLock(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while shardedSlots is 0 (no descriptor armed)
 	CMPQ ·shardedSlots+0(SB), $0x00
@@ -1613,21 +1613,20 @@ retry:
 	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, ·shardedSlots+0(SB)
 	JCC   slow
-	MOVQ  tab+0(FP), CX
+	MOVQ  s+0(FP), CX
 	MOVQ  (CX), DX
 	CMPQ  DX, $+0
 	JEQ   slow
-	MOVQ  (DX), CX
-	CMPQ  CX, $+0
-	JEQ   slow
-	MOVQ  16(DX), SI
+	MOVQ  16(CX), SI
 	CMPQ  BX, SI
 	JCC   slow
-	MOVQ  8(DX), SI
-	MOVQ  BX, DX
-	IMULQ SI, DX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
+	MOVQ  8(CX), SI
+	CMPQ  SI, $+0
+	JEQ   slow
+	MOVQ  BX, CX
+	IMULQ SI, CX
+	MOVQ  DX, SI
+	ADDQ  CX, SI
 	MOVQ  (SI), CX
 	CMPQ  CX, $+0
 	JNE   slow

@@ -1448,7 +1448,7 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func shardLock(tab unsafe.Pointer) (p unsafe.Pointer)
+// func shardLock(s unsafe.Pointer) (p unsafe.Pointer)
 // Indexed by cpu_id or mm_cid; see the Go declaration.
 TEXT ·shardLock(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while shardedSlots is 0 (no descriptor armed)
@@ -1480,19 +1480,18 @@ retry:
 	MOVD   ·shardedSlots(SB), R16
 	CMP    R16, R1
 	BHS    slow
-	MOVD   tab+0(FP), R2
+	MOVD   s+0(FP), R2
 	MOVD   0(R2), R3
 	CMP    $0, R3
 	BEQ    slow
-	MOVD   0(R3), R2
-	CMP    $0, R2
-	BEQ    slow
-	MOVD   16(R3), R4
+	MOVD   16(R2), R4
 	CMP    R4, R1
 	BHS    slow
-	MOVD   8(R3), R4
-	MUL    R4, R1, R3
-	ADD    R3, R2, R4
+	MOVD   8(R2), R4
+	CMP    $0, R4
+	BEQ    slow
+	MUL    R4, R1, R2
+	ADD    R2, R3, R4
 	MOVD   0(R4), R2
 	CMP    $0, R2
 	BNE    slow

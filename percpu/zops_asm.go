@@ -296,18 +296,20 @@ func poolGet(state unsafe.Pointer) (x unsafe.Pointer)
 //go:noescape
 func poolPut(state unsafe.Pointer, x unsafe.Pointer)
 
-// shardLock takes this CPU's shard lock of the Sharded whose table pointer is at tab:
-// t = *tab; w = *(t.base + idx*t.stride); if w == 0 commits 1 there (free ->
-// held by a local section); returns the shard's address (its lock word). A
-// plain load and a plain store, no atomic read-modify-write: the section can
-// commit only on the CPU (or mm_cid) that owns the shard, and Range's remote
-// claims (CAS, then an rseq fence) are ordered against it as DESIGN.md
-// ("Sharded") proves.
+// shardLock takes this CPU's shard lock of the Sharded whose per-CPU shard parameters
+// (base, stride, limit) are at s: w = *(base + idx*stride); if w == 0
+// commits 1 there (free -> held by a local section); returns the shard's
+// address (its lock word). A plain load and a plain store, no atomic
+// read-modify-write: the section can commit only on the CPU (or mm_cid) that
+// owns the shard, and Range's remote claims (CAS, then an rseq fence) are
+// ordered against it as DESIGN.md ("Sharded") proves. The parameters are
+// written once, base last: a stride or limit read before base (arm64 may)
+// is 0 and fails.
 // Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
 // mm_cid (the area field at hotIndexOffset), read inside the critical section and
 // checked against shardedSlots. Every failure (no usable rseq area, shardedSlots is 0, index out of
-// range, no table yet (the first Update allocates it); no per-CPU shards (the table uses its locked shards); index beyond the table's shards; the shard is taken) jumps to shardLockSlow, which has this function's frame
+// range, no per-CPU shards (before the first Update, or the Sharded uses its locked shards); index beyond the shards (or their count not visible yet); stride not visible yet; the shard is taken) jumps to shardLockSlow, which has this function's frame
 // and returns to the caller in its place.
 //
 //go:noescape
-func shardLock(tab unsafe.Pointer) (p unsafe.Pointer)
+func shardLock(s unsafe.Pointer) (p unsafe.Pointer)

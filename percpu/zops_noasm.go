@@ -87,4 +87,4 @@ func poolGet(state unsafe.Pointer) unsafe.Pointer { return poolGetSlow(state) }
 func poolPut(state unsafe.Pointer, x unsafe.Pointer) { poolPutSlow(state, x) }
 
 //go:noinline
-func shardLock(tab unsafe.Pointer) unsafe.Pointer { return shardLockSlow(tab) }
+func shardLock(s unsafe.Pointer) unsafe.Pointer { return shardLockSlow(s) }

@@ -47,7 +47,7 @@ var zopTable = [zopCount]zopInfo{
 	{op: "CounterAdd", fn: "counterAdd", index: "cpu_id or mm_cid", fails: []string{"no slot array yet (the first Add allocates it)"}},
 	{op: "PoolGet", fn: "poolGet", index: "cpu_id or mm_cid", fails: []string{"no storage yet", "no per-CPU caches", "cache empty", "nil entry (a hole an aborted Get left)"}},
 	{op: "PoolPut", fn: "poolPut", index: "cpu_id or mm_cid", fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "cache full", "write barrier on (the collector is marking) and the entry does not hold x"}},
-	{op: "ShardLock", fn: "shardLock", index: "cpu_id or mm_cid", fails: []string{"no table yet (the first Update allocates it)", "no per-CPU shards (the table uses its locked shards)", "index beyond the table's shards", "the shard is taken"}},
+	{op: "ShardLock", fn: "shardLock", index: "cpu_id or mm_cid", fails: []string{"no per-CPU shards (before the first Update, or the Sharded uses its locked shards)", "index beyond the shards (or their count not visible yet)", "stride not visible yet", "the shard is taken"}},
 }
 
 // Encodings of the markers and signatures (gen/ir), for the descriptor scan.

@@ -331,38 +331,40 @@ storing the value a word already holds changes nothing the collector sees.`)
 	return b
 }
 
-// Offsets in percpu's shardHead (the first field of every shardTable[T]) of
-// the fields ShardLock reads (checked against unsafe.Offsetof by a percpu
-// test).
+// Offsets in percpu's shardCPU (Sharded's first field after a zero-size
+// one) of the fields ShardLock reads (checked against unsafe.Offsetof by a
+// percpu test).
 const (
-	ShardTableBase   = 0  // base: per-CPU shard 0's lock word, nil without per-CPU shards
-	ShardTableStride = 8  // stride: bytes from one shard to the next
-	ShardTableLimit  = 16 // limit: the number of per-CPU shards
+	ShardBase   = 0  // base: per-CPU shard 0's lock word, nil until the per-CPU shards exist
+	ShardStride = 8  // stride: bytes from one shard to the next
+	ShardLimit  = 16 // limit: the number of per-CPU shards
 )
 
 // ShardLock is the lock acquire of Sharded.Update: LoadCbneStore(0 -> 1) on
-// this CPU's shard of the Sharded's current table.
+// this CPU's shard.
 func ShardLock() *Builder {
-	b := New("ShardLock", `takes this CPU's shard lock of the Sharded whose table pointer is at tab:
-t = *tab; w = *(t.base + idx*t.stride); if w == 0 commits 1 there (free ->
-held by a local section); returns the shard's address (its lock word). A
-plain load and a plain store, no atomic read-modify-write: the section can
-commit only on the CPU (or mm_cid) that owns the shard, and Range's remote
-claims (CAS, then an rseq fence) are ordered against it as DESIGN.md
-("Sharded") proves.`)
+	b := New("ShardLock", `takes this CPU's shard lock of the Sharded whose per-CPU shard parameters
+(base, stride, limit) are at s: w = *(base + idx*stride); if w == 0
+commits 1 there (free -> held by a local section); returns the shard's
+address (its lock word). A plain load and a plain store, no atomic
+read-modify-write: the section can commit only on the CPU (or mm_cid) that
+owns the shard, and Range's remote claims (CAS, then an rseq fence) are
+ordered against it as DESIGN.md ("Sharded") proves. The parameters are
+written once, base last: a stride or limit read before base (arm64 may)
+is 0 and fails.`)
 	b.Hot(Hot{Func: "shardLock", Slow: "shardLockSlow", Limit: "shardedSlots"})
-	tab := b.Param("tab", Ptr)
-	noTable := b.Fail("no table yet (the first Update allocates it)")
-	noShards := b.Fail("no per-CPU shards (the table uses its locked shards)")
-	outOfRange := b.Fail("index beyond the table's shards")
+	sp := b.Param("s", Ptr)
+	noShards := b.Fail("no per-CPU shards (before the first Update, or the Sharded uses its locked shards)")
+	outOfRange := b.Fail("index beyond the shards (or their count not visible yet)")
+	noStride := b.Fail("stride not visible yet")
 	taken := b.Fail("the shard is taken")
-	t := b.Load(Ptr, 8, At(b.Arg(tab), 0))
-	b.BranchFail(t, EQ, Imm(0), noTable)
-	base := b.Load(Ptr, 8, At(t, ShardTableBase))
+	params := b.Arg(sp)
+	base := b.Load(Ptr, 8, At(params, ShardBase))
 	b.BranchFail(base, EQ, Imm(0), noShards)
-	limit := b.Load(Word, 8, At(t, ShardTableLimit))
-	b.BranchFail(b.Idx(), GEU, V(limit), outOfRange)
-	s := b.Add(base, V(b.Mul(b.Idx(), V(b.Load(Word, 8, At(t, ShardTableStride))))))
+	b.BranchFail(b.Idx(), GEU, V(b.Load(Word, 8, At(params, ShardLimit))), outOfRange)
+	stride := b.Load(Word, 8, At(params, ShardStride))
+	b.BranchFail(stride, EQ, Imm(0), noStride)
+	s := b.Add(base, V(b.Mul(b.Idx(), V(stride))))
 	w := b.Load(Word, 8, At(s, 0))
 	b.BranchFail(w, NE, Imm(0), taken)
 	b.Commit(8, At(s, 0), b.Add(w, Imm(1))) // w is 0 here: stores 1 (shardLocal)
