@@ -221,9 +221,8 @@ func (s *Sharded[T]) lockFirst() unsafe.Pointer {
 // ops"): it returns the address of a shard it locked (a per-CPU shard after
 // a retry, else a locked shard), or nil when the Sharded has no table yet.
 // It registers the thread if it has no area yet, tries the CPU's shard
-// again when it was taken, and otherwise takes a locked shard.
-//
-//lint:ignore U1000 the tail jump target of the generated hot op (zops_*.s), which staticcheck cannot see
+// again when it was taken, and otherwise takes a locked shard. lockFirst
+// calls it too.
 func shardLockSlow(s unsafe.Pointer) unsafe.Pointer {
 	t := (*shardHead)(atomic.LoadPointer(&(*shardedHead)(s).tab))
 	if t == nil {
