@@ -68,7 +68,7 @@ test-cgo:
 
 # cgo with glibc's registration turned off: the legacy shared protocol (ModeShared).
 test-glibc-off:
-	CGO_ENABLED=1 GLIBC_TUNABLES=glibc.pthread.rseq=0 GORSEQ_EXPECT_MODE=shared $(GO) test -count=1 ./percpu/...
+	CGO_ENABLED=1 GLIBC_TUNABLES=glibc.pthread.rseq=0 GORSEQ_EXPECT_MODE=shared $(GO) test -count=1 ./rseqop/... ./percpu/...
 
 # No assembly at all: every structure on its portable fallback.
 test-purego:
@@ -87,8 +87,8 @@ test-386:
 # TestStatus fail otherwise). Host legs with and without cgo, -short.
 test-go-current:
 	GOTOOLCHAIN=$(GO_CURRENT) $(GO) version
-	GOTOOLCHAIN=$(GO_CURRENT) CGO_ENABLED=0 GORSEQ_EXPECT_MODE=self $(GO) test -count=1 -short ./rseqabi/... ./percpu/...
-	GOTOOLCHAIN=$(GO_CURRENT) CGO_ENABLED=1 GORSEQ_EXPECT_MODE=libc $(GO) test -count=1 -short ./percpu/...
+	GOTOOLCHAIN=$(GO_CURRENT) CGO_ENABLED=0 GORSEQ_EXPECT_MODE=self $(GO) test -count=1 -short ./rseqabi/... ./rseqop/... ./percpu/...
+	GOTOOLCHAIN=$(GO_CURRENT) CGO_ENABLED=1 GORSEQ_EXPECT_MODE=libc $(GO) test -count=1 -short ./rseqop/... ./percpu/...
 
 generate:
 	$(GO) generate ./percpu
@@ -109,7 +109,7 @@ bench:
 KERNELS       ?= .cache/kernels
 VMTEST        ?= $(GO) run ./internal/vmtest/cmd/vmtest
 # Patterns; only packages with test files are compiled.
-VMTEST_PKGS   ?= ./rseqabi/... ./percpu/... ./internal/testutil
+VMTEST_PKGS   ?= ./rseqabi/... ./rseqop/... ./percpu/... ./internal/testutil
 # Arguments for every test binary in a VM. TCG is 5-20x slower than the host:
 # keep -test.short (tests scale their stress loops down with testing.Short()).
 VMTEST_ARGS   ?= -test.short -test.timeout=4m

@@ -35,22 +35,20 @@ func TestFuzzedOpsAssemble(t *testing.T) {
 		}
 	}
 	t.Logf("%d random ops", len(all))
-	files, err := Generate(all)
+	files, err := Generate(all, percpuTarget)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	files["go.mod"] = []byte("module scratch\n\ngo 1.26\n")
-	files["glue.go"] = []byte(`package percpu
-
-var threadAreaOffset, threadOwnerOffset uintptr
-
-type fallbackMu struct{}
-
-func fallbackLock(uintptr) *fallbackMu { return nil }
-func (*fallbackMu) lock()            {}
-func (*fallbackMu) unlock()          {}
-`)
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The generated files need only gorseq's public packages (rseqop).
+	files["go.mod"] = []byte("module scratch\n\ngo 1.26\n\nrequire github.com/gorseq/rseq v0.0.0\n\nreplace github.com/gorseq/rseq => " + root + "\n")
+	if files["go.sum"], err = os.ReadFile(filepath.Join(root, "go.sum")); err != nil {
+		t.Fatal(err)
+	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatal(err)
@@ -60,7 +58,7 @@ func (*fallbackMu) unlock()          {}
 		for _, verb := range []string{"build", "vet"} {
 			cmd := exec.Command("go", verb, ".")
 			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+			cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOPROXY=off")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Errorf("GOARCH=%s go %s: %v\n%s", arch, verb, err, out)
 			}

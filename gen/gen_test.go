@@ -24,7 +24,7 @@ import (
 // TestGeneratedUpToDate is check-generated as a test: the committed
 // percpu/zops_* files are what the generator writes now.
 func TestGeneratedUpToDate(t *testing.T) {
-	files, err := Generate(ops.All())
+	files, err := Generate(ops.All(), percpuTarget)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func checkAsm(t *testing.T, fns []*ir.Function) {
 }
 
 // checkFallback type-checks the generated fallback of ops against stubs of
-// the hand-written glue it calls.
+// the statuses (zops_table.go) and the real rseqop.
 var (
 	fallbackImporter     types.Importer
 	fallbackImporterOnce sync.Once
@@ -77,15 +77,11 @@ var (
 
 const fallbackStubs = `package percpu
 const (statusOK = 0; statusUnregistered = -1; statusIndexRange = -2)
-type fallbackMu struct{}
-func fallbackLock(uintptr) *fallbackMu { return nil }
-func (*fallbackMu) lock() {}
-func (*fallbackMu) unlock() {}
 `
 
 func checkFallback(t *testing.T, all []*ir.Op) {
 	t.Helper()
-	src, err := golang.Fallback(all, "test")
+	src, err := golang.Fallback(all, golang.Target{Package: "percpu", Generator: "test"})
 	if err != nil {
 		t.Fatalf("fallback: %v", err)
 	}

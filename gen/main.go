@@ -21,12 +21,13 @@ import (
 	"github.com/gorseq/rseq/gen/ops"
 )
 
-const generator = "gorseq/gen (go generate ./percpu)"
+// percpuTarget is the package go generate ./percpu writes.
+var percpuTarget = golang.Target{Package: "percpu", Path: "github.com/gorseq/rseq/percpu", Generator: "gorseq/gen (go generate ./percpu)"}
 
 func main() {
 	out := flag.String("dir", ".", "directory to write the zops_* files to")
 	flag.Parse()
-	files, err := Generate(ops.All())
+	files, err := Generate(ops.All(), percpuTarget)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
@@ -40,7 +41,7 @@ func main() {
 }
 
 // Generate validates ops and returns every generated file by name.
-func Generate(all []*ir.Op) (map[string][]byte, error) {
+func Generate(all []*ir.Op, t golang.Target) (map[string][]byte, error) {
 	seen := map[string]bool{}
 	for _, op := range all {
 		if err := op.Validate(); err != nil {
@@ -54,22 +55,22 @@ func Generate(all []*ir.Op) (map[string][]byte, error) {
 	fns := ir.Functions(all)
 	files := map[string][]byte{}
 	var err error
-	if files["zops_amd64.s"], err = amd64.Generate(fns, generator); err != nil {
+	if files["zops_amd64.s"], err = amd64.Generate(fns, t.Generator); err != nil {
 		return nil, err
 	}
-	if files["zops_arm64.s"], err = arm64.Generate(fns, generator); err != nil {
+	if files["zops_arm64.s"], err = arm64.Generate(fns, t.Generator); err != nil {
 		return nil, err
 	}
-	if files["zops_asm.go"], err = golang.Asm(fns, generator); err != nil {
+	if files["zops_asm.go"], err = golang.Asm(fns, t); err != nil {
 		return nil, err
 	}
-	if files["zops_noasm.go"], err = golang.NoAsm(fns, generator); err != nil {
+	if files["zops_noasm.go"], err = golang.NoAsm(fns, t); err != nil {
 		return nil, err
 	}
-	if files["zops_table.go"], err = golang.Table(fns, generator); err != nil {
+	if files["zops_table.go"], err = golang.Table(fns, t); err != nil {
 		return nil, err
 	}
-	if files["zops_fallback.go"], err = golang.Fallback(all, generator); err != nil {
+	if files["zops_fallback.go"], err = golang.Fallback(all, t); err != nil {
 		return nil, err
 	}
 	return files, nil

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"unsafe"
+
+	"github.com/gorseq/rseq/rseqabi"
 )
 
 // Helpers only tests use, kept out of the shipping files (as Go's
@@ -11,7 +14,7 @@ import (
 
 // opFastPath says whether the generated critical sections run in this
 // process (otherwise the ops' tests run their fallbacks only).
-func opFastPath() bool { return proc.fastPath && haveAsm }
+func opFastPath() bool { return proc.fastPath && zopHaveAsm }
 
 // forEachPooled calls fn for every object below a slot's count (quiescent
 // pool).
@@ -62,7 +65,7 @@ func (f *poolFast[T]) checkSlots() error {
 // hotAborts is the abort count of the generated function fn.
 func hotAborts(fn string) uint64 {
 	for i, op := range zopTable {
-		if op.fn == fn {
+		if op.Name == fn {
 			return atomic.LoadUint64(&zopAborts[i])
 		}
 	}
@@ -74,8 +77,8 @@ func poolAborts() string {
 	var b strings.Builder
 	b.WriteString("pool op aborts:")
 	for i, op := range zopTable {
-		if strings.HasPrefix(op.fn, "opPool") || strings.HasPrefix(op.fn, "pool") {
-			fmt.Fprintf(&b, " %s %d", strings.TrimPrefix(op.fn, "op"), atomic.LoadUint64(&zopAborts[i]))
+		if strings.HasPrefix(op.Name, "opPool") || strings.HasPrefix(op.Name, "pool") {
+			fmt.Fprintf(&b, " %s %d", strings.TrimPrefix(op.Name, "op"), atomic.LoadUint64(&zopAborts[i]))
 		}
 	}
 	return b.String()
@@ -85,9 +88,19 @@ func poolAborts() string {
 func poolAbortTotal() uint64 {
 	var n uint64
 	for i, op := range zopTable {
-		if strings.HasPrefix(op.fn, "opPool") || strings.HasPrefix(op.fn, "pool") {
+		if strings.HasPrefix(op.Name, "opPool") || strings.HasPrefix(op.Name, "pool") {
 			n += atomic.LoadUint64(&zopAborts[i])
 		}
 	}
 	return n
 }
+
+// registerThisThread registers the calling thread (rseqop.SlowPath) and
+// reports whether percpu's ops can run on it.
+func registerThisThread() bool { return slowPath() }
+
+// Offsets of struct rseq's index fields, which hotIndexOffset holds one of.
+const (
+	areaCPUIDOffset = unsafe.Offsetof(rseqabi.Area{}.CPUID)
+	areaMMCIDOffset = unsafe.Offsetof(rseqabi.Area{}.MMCID)
+)

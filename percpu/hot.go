@@ -10,11 +10,10 @@ import "unsafe"
 // from here, and leaves every failure by a tail jump into its Go slow path
 // (counterAddSlow, poolGetSlow, poolPutSlow, which have the asm function's
 // exact frame and return to the caller in its place). All are set once by
-// setHotGlobals during package initialisation, before any op runs.
+// setHotGlobals during package initialisation, before any op runs; the
+// index field's offset (hotIndexOffset) and the thread word offsets are the
+// generated glue's (zops_table.go), set by rseqop.Register.
 var (
-	// hotIndexOffset is the offset in struct rseq of the field hot ops
-	// index by: mm_cid (24) where the kernel fills it, else cpu_id (4).
-	hotIndexOffset uintptr
 	// counterSlots is the number of Counter slots when Counter uses
 	// critical sections (counterRseq), else 0: counterAdd then sends every
 	// call to counterAddSlow before arming a descriptor.
@@ -27,18 +26,8 @@ var (
 	shardedSlots uintptr
 )
 
-// Offsets of struct rseq's index fields (rseqabi.Area).
-const (
-	areaCPUIDOffset = 4
-	areaMMCIDOffset = 24
-)
-
 // setHotGlobals enables the hot ops for what decide found.
 func setHotGlobals(p *process) {
-	hotIndexOffset = areaCPUIDOffset
-	if p.useMMCID {
-		hotIndexOffset = areaMMCIDOffset
-	}
 	counterSlots, poolSlots, shardedSlots = 0, 0, 0
 	if counterRseq {
 		counterSlots = uintptr(p.slots)

@@ -1,187 +1,64 @@
 package percpu
 
 import (
-	"errors"
 	"fmt"
-	"runtime"
 
 	"github.com/gorseq/rseq/rseqabi"
 	"github.com/gorseq/rseq/rseqabi/libc"
+	"github.com/gorseq/rseq/rseqop"
 )
 
-// Mode says where the threads of this process get their rseq areas from.
-// It is decided once, when the package initialises, and never changes.
-type Mode int
+// Mode says where the threads of this process get their rseq areas from
+// (rseqop.Mode). It is decided once, when the process initialises, and
+// never changes.
+type Mode = rseqop.Mode
 
+// The modes (see rseqop.Mode).
 const (
-	// ModeNone: rseq is unavailable (old kernel, emulator, seccomp, no
-	// assembly for this platform, a failed self-check). Every structure
-	// stays correct on its slower fallback; Status().Reason says why.
-	ModeNone Mode = iota
-	// ModeLibc: glibc registered an area for every thread (cgo build,
-	// glibc 2.35+, __rseq_size > 0). The library uses those areas and never
-	// registers or unregisters them.
-	ModeLibc
-	// ModeShared: cgo build where glibc does not register. The library joins
-	// the legacy protocol on the shared __rseq_abi / __rseq_refcount
-	// thread-locals: it registers only if nobody has, holds one reference
-	// per thread, and the last reference unregisters.
-	ModeShared
-	// ModeSelf: build without cgo. The library registers its own areas,
-	// one per thread, each on its own cache line in memory the garbage
-	// collector does not manage.
-	ModeSelf
+	ModeNone   = rseqop.ModeNone
+	ModeLibc   = rseqop.ModeLibc
+	ModeShared = rseqop.ModeShared
+	ModeSelf   = rseqop.ModeSelf
 )
 
-func (m Mode) String() string {
-	switch m {
-	case ModeNone:
-		return "none"
-	case ModeLibc:
-		return "libc"
-	case ModeShared:
-		return "shared"
-	case ModeSelf:
-		return "self"
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
-
-// Globals the generated critical sections read (DESIGN.md, "Thread word").
-// They are set during package initialisation and never change afterwards.
-var (
-	// threadAreaOffset is added to the thread word to find the area.
-	//
-	//lint:ignore U1000 read by assembly (zops_*.s, threadword_*.s), which staticcheck cannot see
-	threadAreaOffset uintptr
-	// threadOwnerOffset is, on arm64 without cgo, the offset of the owning
-	// M pointer in the record the thread word points at; 0 elsewhere.
-	//
-	//lint:ignore U1000 read by the arm64 assembly (zops_arm64.s, threadword_arm64.s), which staticcheck cannot see
-	threadOwnerOffset uintptr
-)
-
-// process is what initialisation decided.
+// process is what rseqop decided for the process and whether percpu's own
+// generated ops passed validation (zopErr, from zops_table.go).
 type process struct {
 	mode     Mode
 	reason   string // why ModeNone or why the fast path is off, or ""
 	features rseqabi.Features
 	libc     libc.Info
-	slots    int  // possible CPUs: the number of per-CPU slots
-	useMMCID bool // index per-CPU data by mm_cid rather than cpu_id
-	fastPath bool // generated critical sections may run
-	regLen   uint32
+	slots    int   // possible CPUs: the number of per-CPU slots
+	useMMCID bool  // index per-CPU data by mm_cid rather than cpu_id
+	fastPath bool  // percpu's generated critical sections may run
 	fenceErr error // why rseq fences (membarrier) are unavailable, or nil
-	opsErr   error // why the generated ops failed validation, or nil
+	opsErr   error // why percpu's generated ops failed validation, or nil
 }
 
 var proc process
 
 func init() {
-	proc = decide(libc.Detect())
+	proc = fromStatus(rseqop.Status(), zopErr)
 	counterRseq = proc.fastPath && proc.fenceErr == nil
 	setHotGlobals(&proc)
 }
 
-// decide picks the process' Mode. It runs on the main goroutine, which the
-// runtime keeps locked to the main thread during package initialisation,
-// sets the mode's ownership rules up and registers that thread (the probe;
-// in ModeLibc only glibc's registration is checked).
-func decide(info libc.Info) process {
-	p := process{features: rseqabi.DetectFeatures(), libc: info}
-	p.regLen = p.features.RegisterLength()
-	n, err := rseqabi.PossibleCPUs()
-	if err != nil || n < runtime.NumCPU() {
-		n = max(runtime.NumCPU(), 1)
-		// Without the possible mask an index may exceed the slot count;
-		// every op bound-checks, so that costs a fallback, never memory.
+// fromStatus combines the process status and the result of percpu's own
+// Register.
+func fromStatus(s rseqop.ProcessStatus, opsErr error) process {
+	p := process{
+		mode: s.Mode, reason: s.Reason, features: s.Features, libc: s.Libc, slots: s.Slots,
+		useMMCID: s.Index == "mm_cid", fastPath: s.FastPath, fenceErr: s.FenceErr,
 	}
-	p.slots = n
-	// mm_cid is compact (below the number of CPUs the process may use,
-	// which is at most slots) and follows threads rather than CPUs, so it is
-	// preferred where the kernel fills it (Linux 6.3+).
-	p.useMMCID = p.features.HasMMCID()
-	if rseqabi.MembarrierSupportsRseq() {
-		p.fenceErr = rseqabi.MembarrierRegisterRseq()
-	} else {
-		p.fenceErr = errors.New("membarrier: no MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ (Linux < 5.10)")
+	if p.fastPath && opsErr != nil {
+		p.opsErr, p.fastPath = opsErr, false
+		p.reason = fmt.Sprintf("generated critical sections rejected: %v", opsErr)
 	}
-
-	none := func(format string, args ...any) process {
-		p.mode, p.reason, p.fastPath = ModeNone, fmt.Sprintf(format, args...), false
-		threadAreaOffset, threadOwnerOffset = 0, 0
-		owner = nil
-		return p
-	}
-	if !haveAsm {
-		return none("no critical sections for %s/%s (or built with the purego tag)", runtime.GOOS, runtime.GOARCH)
-	}
-	switch {
-	case info.GlibcRegisters():
-		p.mode = ModeLibc
-	case info.Cgo:
-		p.mode = ModeShared
-	default:
-		p.mode = ModeSelf
-	}
-	owner = ownershipFor(p.mode)
-	if err := owner.setup(&p); err != nil {
-		return none("%v", err)
-	}
-	proc = p // registerThread reads proc
-	if err := probeRegistration(); err != nil {
-		return none("%v", err)
-	}
-	// Registration works; the per-CPU operations also need their
-	// descriptors found and validated. If they are not, threads can still
-	// be pinned and read their CPU, but every structure uses its fallback.
-	if p.opsErr = initOps(); p.opsErr != nil {
-		p.reason = fmt.Sprintf("generated critical sections rejected: %v", p.opsErr)
-		return p
-	}
-	p.fastPath = true
 	return p
 }
 
-// probeRegistration registers the main thread. If its registration belongs
-// to someone else (ld.so registers the main thread of a PIE binary built
-// without cgo; a C library may have registered it with another signature),
-// the main thread stays stray and a fresh thread is probed instead: the
-// mode is usable if that one registers.
-func probeRegistration() error {
-	_, err := registerThread()
-	if err == nil {
-		return nil
-	}
-	if ownedElsewhere(err) {
-		errc := make(chan error)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-			_, err := registerThread()
-			if err == nil {
-				err = Release()
-			}
-			errc <- err
-		}()
-		ferr := <-errc
-		if ferr == nil {
-			return nil // the main thread stays stray
-		}
-		err = fmt.Errorf("%w; on a new thread too: %v", err, ferr)
-	}
-	forgetProbe()
-	return fmt.Errorf("registration of the first thread failed: %w", err)
-}
-
-// forgetProbe undoes what a failed probe left on the main thread, so that
-// the process is cleanly in ModeNone.
-func forgetProbe() {
-	threads.Lock()
-	defer threads.Unlock()
-	if st := threads.byTID[gettid()]; st != nil {
-		releaseLocked(st)
-	}
-	for _, st := range threads.byTID {
-		dropLocked(st)
-	}
-}
+// slowPath runs when a generated op found no usable rseq area on the
+// calling thread: it registers the thread if it can (rseqop.SlowPath) and
+// reports whether the op is worth retrying; false sends the caller to its
+// fallback.
+func slowPath() bool { return proc.fastPath && zopSlowPath() }

@@ -28,8 +28,8 @@ func TestOpAbortRestart(t *testing.T) {
 		t.Skip("fast path off: ", Status().Reason)
 	}
 	for i := range zopTable {
-		t.Run(zopTable[i].fn, func(t *testing.T) {
-			if off := hotOff(zopTable[i].fn); off != "" {
+		t.Run(zopTable[i].Name, func(t *testing.T) {
+			if off := hotOff(zopTable[i].Name); off != "" {
 				t.Skip(off)
 			}
 			abortRestart(t, i)
@@ -87,7 +87,7 @@ func abortRestart(t *testing.T, fi int) {
 	n := atomic.LoadUint64(&zopAborts[fi]) - before
 	t.Logf("%d aborts in %v, %d interruptions", n, time.Since(start).Round(time.Millisecond), interrupts.Load())
 	if n == 0 {
-		t.Errorf("%s never aborted in %v", zopTable[fi].fn, maxDur)
+		t.Errorf("%s never aborted in %v", zopTable[fi].Name, maxDur)
 	}
 }
 
@@ -96,16 +96,16 @@ func abortRestart(t *testing.T, fi int) {
 // thread, so nothing else touches the slots.
 func tightLoop(fi int, enough func() bool) error {
 	info := zopTable[fi]
-	mm := info.index == "mm_cid"
+	mm := info.Index == "mm_cid"
 	limit := opLimit()
 	const batch = 1000
 	okStatus := func(st int, fails int) error {
 		if st < statusOK || st > fails {
-			return fmt.Errorf("%s: status %d", info.fn, st)
+			return fmt.Errorf("%s: status %d", info.Name, st)
 		}
 		return nil
 	}
-	switch info.op {
+	switch info.Op {
 	case "LoadAddStore", "LoadAddLoadLoadAddStore":
 		base, slots := words(limit)
 		arr := base
@@ -115,9 +115,9 @@ func tightLoop(fi int, enough func() bool) error {
 			for range batch {
 				var st int
 				switch {
-				case info.op == "LoadAddStore" && mm:
+				case info.Op == "LoadAddStore" && mm:
 					_, st = opLoadAddStoreMMCID(base, opStride, limit, 1)
-				case info.op == "LoadAddStore":
+				case info.Op == "LoadAddStore":
 					_, st = opLoadAddStoreCPU(base, opStride, limit, 1)
 				case mm:
 					_, st = opLoadAddLoadLoadAddStoreMMCID(ptr, opStride, limit, 1)
@@ -125,7 +125,7 @@ func tightLoop(fi int, enough func() bool) error {
 					_, st = opLoadAddLoadLoadAddStoreCPU(ptr, opStride, limit, 1)
 				}
 				if st != statusOK {
-					return fmt.Errorf("%s: status %d", info.fn, st)
+					return fmt.Errorf("%s: status %d", info.Name, st)
 				}
 			}
 			n += batch
@@ -135,7 +135,7 @@ func tightLoop(fi int, enough func() bool) error {
 			sum += slots[i*opStride/8]
 		}
 		if sum != n {
-			return fmt.Errorf("%s: slots sum to %d after %d adds (an abort lost or repeated an add)", info.fn, sum, n)
+			return fmt.Errorf("%s: slots sum to %d after %d adds (an abort lost or repeated an add)", info.Name, sum, n)
 		}
 	case "LoadCbneStore", "LoadCbneStoreStore", "LoadCbneMemcpyStore":
 		base, slots := words(limit)
@@ -147,13 +147,13 @@ func tightLoop(fi int, enough func() bool) error {
 				expect := uintptr(slots[idx*opStride/8])
 				var st int
 				switch {
-				case info.op == "LoadCbneStore" && mm:
+				case info.Op == "LoadCbneStore" && mm:
 					idx, st = opLoadCbneStoreMMCID(base, opStride, limit, expect, expect+1)
-				case info.op == "LoadCbneStore":
+				case info.Op == "LoadCbneStore":
 					idx, st = opLoadCbneStoreCPU(base, opStride, limit, expect, expect+1)
-				case info.op == "LoadCbneStoreStore" && mm:
+				case info.Op == "LoadCbneStoreStore" && mm:
 					idx, st = opLoadCbneStoreStoreMMCID(base, opStride, limit, expect, 8, expect+1, expect+1)
-				case info.op == "LoadCbneStoreStore":
+				case info.Op == "LoadCbneStoreStore":
 					idx, st = opLoadCbneStoreStoreCPU(base, opStride, limit, expect, 8, expect+1, expect+1)
 				default:
 					for i := range src {
@@ -179,15 +179,15 @@ func tightLoop(fi int, enough func() bool) error {
 				// slot) may have left speculative words above a record
 				// that is no longer published (seen: [373 373 372 372]).
 				s := slots[idx*opStride/8 : idx*opStride/8+5]
-				switch info.op {
+				switch info.Op {
 				case "LoadCbneStoreStore":
 					if s[1] != s[0] {
-						return fmt.Errorf("%s: slot %d second word %d after the commit of %d", info.fn, idx, s[1], s[0])
+						return fmt.Errorf("%s: slot %d second word %d after the commit of %d", info.Name, idx, s[1], s[0])
 					}
 				case "LoadCbneMemcpyStore":
 					for _, x := range s[1:] {
 						if x != s[0] {
-							return fmt.Errorf("%s: slot %d record %v after the commit of %d", info.fn, idx, s[1:], s[0])
+							return fmt.Errorf("%s: slot %d record %v after the commit of %d", info.Name, idx, s[1:], s[0])
 						}
 					}
 				}
@@ -198,7 +198,7 @@ func tightLoop(fi int, enough func() bool) error {
 			sum += slots[i*opStride/8]
 		}
 		if sum != n {
-			return fmt.Errorf("%s: slots sum to %d after %d commits", info.fn, sum, n)
+			return fmt.Errorf("%s: slots sum to %d after %d commits", info.Name, sum, n)
 		}
 	case "LoadCbeqStoreAddLoadStore":
 		const nodes = 8
@@ -254,15 +254,15 @@ func tightLoop(fi int, enough func() bool) error {
 		for i := range limit {
 			for p := *head(i); p != nil; p = (*listNode)(p).next {
 				if count++; count > nodes {
-					return fmt.Errorf("%s: list cycle or duplicate", info.fn)
+					return fmt.Errorf("%s: list cycle or duplicate", info.Name)
 				}
 			}
 		}
 		if count != nodes {
-			return fmt.Errorf("%s: %d nodes in the lists, want %d", info.fn, count, nodes)
+			return fmt.Errorf("%s: %d nodes in the lists, want %d", info.Name, count, nodes)
 		}
 	case "PoolPop", "PoolPush":
-		return poolTightLoop(info.fn, mm, limit, enough)
+		return poolTightLoop(info.Name, mm, limit, enough)
 	case "CounterAdd":
 		var c Counter
 		var n int64
@@ -273,13 +273,13 @@ func tightLoop(fi int, enough func() bool) error {
 			n += batch
 		}
 		if got := c.Load(); got != n {
-			return fmt.Errorf("%s: Load = %d after %d adds (an abort lost or repeated an add)", info.fn, got, n)
+			return fmt.Errorf("%s: Load = %d after %d adds (an abort lost or repeated an add)", info.Name, got, n)
 		}
 		if _, over := c.PerSlot(); over != 0 {
-			return fmt.Errorf("%s: %d adds went to the overflow slot", info.fn, over)
+			return fmt.Errorf("%s: %d adds went to the overflow slot", info.Name, over)
 		}
 	case "PoolGet", "PoolPut":
-		return hotPoolTightLoop(info.fn, int(limit), enough)
+		return hotPoolTightLoop(info.Name, int(limit), enough)
 	case "ShardLock":
 		// Update's lock, through Sharded.Update: one thread, so the
 		// shard is never found taken and every update must land on a
@@ -301,10 +301,10 @@ func tightLoop(fi int, enough func() bool) error {
 			locked += t.locked[i].val
 		}
 		if cpu != n || locked != 0 {
-			return fmt.Errorf("%s: %d updates on per-CPU shards, %d on locked shards, want %d and 0 (an abort lost or repeated a lock)", info.fn, cpu, locked, n)
+			return fmt.Errorf("%s: %d updates on per-CPU shards, %d on locked shards, want %d and 0 (an abort lost or repeated a lock)", info.Name, cpu, locked, n)
 		}
 	default:
-		return fmt.Errorf("no tight loop for op %s: add a case to tightLoop (gen/README.md)", info.op)
+		return fmt.Errorf("no tight loop for op %s: add a case to tightLoop (gen/README.md)", info.Op)
 	}
 	return nil
 }

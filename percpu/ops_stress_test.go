@@ -65,7 +65,7 @@ func opStress(t *testing.T, fns []string, forceFallback bool, work func(w int, r
 	for i, fn := range fns {
 		idx[i] = -1
 		for j := range zopTable {
-			if zopTable[j].fn == fn {
+			if zopTable[j].Name == fn {
 				idx[i] = j
 			}
 		}

@@ -5,6 +5,7 @@ package percpu
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gorseq/rseq/gen/ops"
 	"github.com/gorseq/rseq/rseqabi"
+	"github.com/gorseq/rseq/rseqop"
 	"golang.org/x/sys/unix"
 )
 
@@ -760,5 +762,52 @@ func TestOpStats(t *testing.T) {
 		for _, s := range st {
 			fmt.Printf("%-34s %-6s start %#x len %3d abort %#x aborts %d\n", s.Func, s.Index, s.Descriptor.StartIP, s.Descriptor.PostCommitOffset, s.Descriptor.AbortIP, s.Aborts)
 		}
+	}
+}
+
+// TestOpsDisabled: with the ownership offset at rseqop.OwnerDisabled (what
+// rseqop.Register returns for a package whose sections failed validation,
+// and the value before registration), every op reports no usable area and
+// neither arms a descriptor nor stores, on every thread, registered or
+// not; a hot op goes to its slow path, which keeps the total exact.
+func TestOpsDisabled(t *testing.T) {
+	if !opFastPath() {
+		t.Skip("fast path off: ", Status().Reason)
+	}
+	if !registerThisThread() {
+		t.Skip("this thread cannot register")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	th := Pin()
+	defer th.Unpin()
+	cs := &th.Area().CS
+	saved := threadOwnerOffset
+	threadOwnerOffset = rseqop.OwnerDisabled
+	defer func() { threadOwnerOffset = saved }()
+	atomic.StoreUint64(cs, 0)
+	base, slots := words(opLimit())
+	for range 100 {
+		if _, st := opLoadAddStoreCPU(base, opStride, opLimit(), 1); st != statusUnregistered {
+			t.Fatalf("disabled op: status %d, want %d", st, statusUnregistered)
+		}
+		if _, st := opLoadCbneStoreMMCID(base, opStride, opLimit(), 0, 1); st != statusUnregistered {
+			t.Fatalf("disabled op: status %d, want %d", st, statusUnregistered)
+		}
+	}
+	for i, v := range slots {
+		if v != 0 {
+			t.Fatalf("disabled op stored %d at word %d", v, i)
+		}
+	}
+	if got := atomic.LoadUint64(cs); got != 0 {
+		t.Fatalf("disabled op armed rseq_cs = %#x", got)
+	}
+	var c Counter
+	for range 1000 {
+		c.Add(1) // counterAdd: every call through counterAddSlow
+	}
+	if got := c.Load(); got != 1000 {
+		t.Fatalf("counter %d, want 1000", got)
 	}
 }

@@ -7,7 +7,8 @@
 // func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -64,6 +65,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -85,7 +88,8 @@ unregistered:
 // func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -142,6 +146,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -163,7 +169,8 @@ unregistered:
 // func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 TEXT ·opLoadAddStoreCPU(SB), NOSPLIT, $0-48
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -212,6 +219,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -233,7 +242,8 @@ unregistered:
 // func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -282,6 +292,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -303,7 +315,8 @@ unregistered:
 // func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
 TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -364,6 +377,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -386,7 +401,8 @@ unregistered:
 // func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
 TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -447,6 +463,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -469,7 +487,8 @@ unregistered:
 // func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -517,6 +536,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -538,7 +559,8 @@ unregistered:
 // func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -586,6 +608,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -607,7 +631,8 @@ unregistered:
 // func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneStoreStoreCPU(SB), NOSPLIT, $0-72
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -667,6 +692,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -688,7 +715,8 @@ unregistered:
 // func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneStoreStoreMMCID(SB), NOSPLIT, $0-72
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -748,6 +776,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -769,7 +799,8 @@ unregistered:
 // func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -841,6 +872,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -862,7 +895,8 @@ unregistered:
 // func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
 TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -934,6 +968,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -955,7 +991,8 @@ unregistered:
 // func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-56
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -1022,6 +1059,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -1044,7 +1083,8 @@ unregistered:
 // func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-56
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -1111,6 +1151,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -1133,7 +1175,8 @@ unregistered:
 // func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 TEXT ·opPoolPushCPU(SB), NOSPLIT, $0-72
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -1207,6 +1250,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -1228,7 +1273,8 @@ unregistered:
 // func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 TEXT ·opPoolPushMMCID(SB), NOSPLIT, $0-72
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -1302,6 +1348,8 @@ indexrange:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -1327,7 +1375,8 @@ TEXT ·counterAdd(SB), NOSPLIT, $0-16
 	JEQ  slow
 
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -1371,6 +1420,8 @@ retry:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  slow
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -1395,7 +1446,8 @@ TEXT ·poolGet(SB), NOSPLIT, $0-16
 	JEQ  slow
 
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -1465,6 +1517,8 @@ marking1:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  slow
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -1489,7 +1543,8 @@ TEXT ·poolPut(SB), NOSPLIT, $0-16
 	JEQ  slow
 
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -1561,6 +1616,8 @@ same1:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  slow
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
@@ -1585,7 +1642,8 @@ TEXT ·shardLock(SB), NOSPLIT, $0-16
 	JEQ  slow
 
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0
+	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -1642,6 +1700,8 @@ retry:
 
 ownercheck:
 	MOVQ ·threadOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  slow
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 

@@ -7,11 +7,14 @@
 // func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
 TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -79,11 +82,14 @@ abortinc:
 // func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
 // Indexed by mm_cid; see the Go declaration.
 TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -151,11 +157,14 @@ abortinc:
 // func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
 TEXT ·opLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -215,11 +224,14 @@ abortinc:
 // func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 // Indexed by mm_cid; see the Go declaration.
 TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -279,11 +291,14 @@ abortinc:
 // func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
 TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -357,11 +372,14 @@ abortinc:
 // func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
 // Indexed by mm_cid; see the Go declaration.
 TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -435,11 +453,14 @@ abortinc:
 // func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
 TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -500,11 +521,14 @@ abortinc:
 // func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 // Indexed by mm_cid; see the Go declaration.
 TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -565,11 +589,14 @@ abortinc:
 // func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
 TEXT ·opLoadCbneStoreStoreCPU(SB), NOSPLIT, $0-72
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -641,11 +668,14 @@ abortinc:
 // func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
 // Indexed by mm_cid; see the Go declaration.
 TEXT ·opLoadCbneStoreStoreMMCID(SB), NOSPLIT, $0-72
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -717,11 +747,14 @@ abortinc:
 // func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
 TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -804,11 +837,14 @@ abortinc:
 // func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
 // Indexed by mm_cid; see the Go declaration.
 TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -891,11 +927,14 @@ abortinc:
 // func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
 TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -971,11 +1010,14 @@ abortinc:
 // func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 // Indexed by mm_cid; see the Go declaration.
 TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -1051,11 +1093,14 @@ abortinc:
 // func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
 TEXT ·opPoolPushCPU(SB), NOSPLIT, $0-72
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -1139,11 +1184,14 @@ abortinc:
 // func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 // Indexed by mm_cid; see the Go declaration.
 TEXT ·opPoolPushMMCID(SB), NOSPLIT, $0-72
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -1230,11 +1278,14 @@ TEXT ·counterAdd(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while counterSlots is 0 (no descriptor armed)
 	MOVD   ·counterSlots(SB), R16
 	CBZ    R16, slow
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, slow
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    slow
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -1290,11 +1341,14 @@ TEXT ·poolGet(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while poolSlots is 0 (no descriptor armed)
 	MOVD   ·poolSlots(SB), R16
 	CBZ    R16, slow
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, slow
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    slow
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -1370,11 +1424,14 @@ TEXT ·poolPut(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while poolSlots is 0 (no descriptor armed)
 	MOVD   ·poolSlots(SB), R16
 	CBZ    R16, slow
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, slow
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    slow
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17
@@ -1454,11 +1511,14 @@ TEXT ·shardLock(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while shardedSlots is 0 (no descriptor armed)
 	MOVD   ·shardedSlots(SB), R16
 	CBZ    R16, slow
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0
+	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
+	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, slow
 	MOVD   ·threadOwnerOffset(SB), R16
 	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    slow
 	MOVD   (R0)(R16), R17
 	MOVD   48(g), R16
 	CMP    R16, R17

@@ -14,6 +14,11 @@ import (
 //go:noescape
 func zopAddrs(fns, descs *[zopCount]unsafe.Pointer)
 
+// zopHaveAsm says that this build has the critical sections.
+//
+//lint:ignore U1000 for the package's own code and tests; it may have no use for it
+const zopHaveAsm = true
+
 // opLoadCbneStoreCPU compares the word at base + idx*stride with expect and, if equal, stores newv there.
 // Fails with 1 if the word differs from expect (nothing stored).
 // The slot index is the calling thread's cpu_id, read inside the critical section;
@@ -30,7 +35,8 @@ func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expe
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
+// "mm_cid"): on older
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
@@ -51,7 +57,8 @@ func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc i
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
+// "mm_cid"): on older
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
@@ -78,7 +85,8 @@ func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit u
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
+// "mm_cid"): on older
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
@@ -103,7 +111,8 @@ func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uint
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
+// "mm_cid"): on older
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
@@ -138,7 +147,8 @@ func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr,
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
+// "mm_cid"): on older
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
@@ -175,7 +185,8 @@ func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
+// "mm_cid"): on older
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
@@ -202,7 +213,8 @@ func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, sp
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
+// "mm_cid"): on older
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
@@ -241,7 +253,8 @@ func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, s
 // idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, proc.useMMCID): on older
+// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
+// "mm_cid"): on older
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //

@@ -3,6 +3,7 @@
 package percpu
 
 import (
+	"github.com/gorseq/rseq/rseqop"
 	"sync/atomic"
 	"unsafe"
 )
@@ -21,9 +22,9 @@ func fallbackLoadCbneStore(shard uintptr, base unsafe.Pointer, stride uintptr, l
 	if shard >= limit {
 		return shard, statusIndexRange
 	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
+	lk := rseqop.FallbackLock(shard)
+	lk.Lock()
+	defer lk.Unlock()
 	v2 := uint64(stride)
 	v3 := uint64(shard) * v2
 	v4 := base
@@ -45,9 +46,9 @@ func fallbackLoadAddStore(shard uintptr, base unsafe.Pointer, stride uintptr, li
 	if shard >= limit {
 		return shard, statusIndexRange
 	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
+	lk := rseqop.FallbackLock(shard)
+	lk.Lock()
+	defer lk.Unlock()
 	v2 := uint64(stride)
 	v3 := uint64(shard) * v2
 	v4 := base
@@ -67,9 +68,9 @@ func fallbackLoadCbeqStoreAddLoadStore(shard uintptr, base unsafe.Pointer, strid
 	if shard >= limit {
 		return nil, shard, statusIndexRange
 	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
+	lk := rseqop.FallbackLock(shard)
+	lk.Lock()
+	defer lk.Unlock()
 	v2 := uint64(stride)
 	v3 := uint64(shard) * v2
 	v4 := base
@@ -94,9 +95,9 @@ func fallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride u
 	if shard >= limit {
 		return shard, statusIndexRange
 	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
+	lk := rseqop.FallbackLock(shard)
+	lk.Lock()
+	defer lk.Unlock()
 	v2 := ptr
 	v3 := atomic.LoadPointer((*unsafe.Pointer)(v2))
 	v4 := uint64(stride)
@@ -120,9 +121,9 @@ func fallbackLoadCbneStoreStore(shard uintptr, base unsafe.Pointer, stride uintp
 	if shard >= limit {
 		return shard, statusIndexRange
 	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
+	lk := rseqop.FallbackLock(shard)
+	lk.Lock()
+	defer lk.Unlock()
 	v2 := uint64(stride)
 	v3 := uint64(shard) * v2
 	v4 := base
@@ -155,9 +156,9 @@ func fallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uint
 	if shard >= limit {
 		return shard, statusIndexRange
 	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
+	lk := rseqop.FallbackLock(shard)
+	lk.Lock()
+	defer lk.Unlock()
 	v2 := uint64(stride)
 	v3 := uint64(shard) * v2
 	v4 := base
@@ -187,9 +188,9 @@ func fallbackPoolPop(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer,
 	if shard >= limit {
 		return nil, shard, statusIndexRange
 	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
+	lk := rseqop.FallbackLock(shard)
+	lk.Lock()
+	defer lk.Unlock()
 	v2 := tops
 	v3 := uint64(shard) << 0x6
 	v4 := unsafe.Add(v2, v3)
@@ -223,9 +224,9 @@ func fallbackPoolPush(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer
 	if shard >= limit {
 		return shard, statusIndexRange
 	}
-	lk := fallbackLock(shard)
-	lk.lock()
-	defer lk.unlock()
+	lk := rseqop.FallbackLock(shard)
+	lk.Lock()
+	defer lk.Unlock()
 	v2 := wb
 	v3 := uint64(atomic.LoadUint32((*uint32)(v2)))
 	if v3 != 0x0 {

@@ -8,10 +8,16 @@ import (
 	"unsafe"
 )
 
-// There are no critical sections on this platform or in purego builds
-// (haveAsm is false); the stand-ins below send callers to the fallbacks.
+// There are no critical sections on this platform or in purego builds;
+// the stand-ins below send callers to the fallbacks (and Register, given
+// no addresses, refuses the package).
 
 func zopAddrs(fns, descs *[zopCount]unsafe.Pointer) {}
+
+// zopHaveAsm says that this build has no critical sections.
+//
+//lint:ignore U1000 for the package's own code and tests; it may have no use for it
+const zopHaveAsm = false
 
 func opLoadCbneStoreCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr) (uintptr, int) {
 	return 0, statusUnregistered

@@ -2,6 +2,11 @@
 
 package percpu
 
+import (
+	"github.com/gorseq/rseq/rseqop"
+	"unsafe"
+)
+
 // Status values of the generated ops (DESIGN.md).
 const (
 	statusOK           = 0  // committed
@@ -12,54 +17,78 @@ const (
 // zopCount is the number of generated asm functions (two per op, one per hot op).
 const zopCount = 20
 
+// zopPackage is the import path this package's ops register under.
+const zopPackage = "github.com/gorseq/rseq/percpu"
+
 // zopAborts counts, per generated function in table order, the restarts its
 // abort handler has taken. The handlers increment it atomically from asm
-// (amd64 LOCK INCQ; arm64 LDAXR/STLXR); read it with atomic loads.
+// (amd64 LOCK INCQ; arm64 LDAXR/STLXR); read it with atomic loads or
+// rseqop.Aborts.
 var zopAborts [zopCount]uint64
 
-// zopInfo describes one generated function.
-type zopInfo struct {
-	op    string   // op name, e.g. "LoadAddStore"
-	fn    string   // Go function, e.g. "opLoadAddStoreCPU"
-	index string   // area field the slot index comes from: "cpu_id", "mm_cid", or for hot ops "cpu_id or mm_cid"
-	fails []string // fails[k-1] describes failure status k
-}
+// The globals this package's assembly reads (DESIGN.md, "Thread word"). Go
+// assembly cannot reach another package's unexported symbols, so every
+// package of generated ops holds its own copies, set by zopRegister. Until
+// then (and for good where Register refuses the package) the ownership
+// offset disables every op: they report no usable area without touching
+// anything.
+var (
+	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
+	threadAreaOffset uintptr
+	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
+	threadOwnerOffset uintptr = rseqop.OwnerDisabled
+	// hotIndexOffset is the offset in struct rseq of the field hot ops
+	// index by: mm_cid where the kernel fills it, else cpu_id.
+	//
+	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
+	hotIndexOffset uintptr
+)
 
 // zopTable lists every generated function; entry i owns zopAborts[i] and
 // the i-th addresses zopAddrs returns.
-var zopTable = [zopCount]zopInfo{
-	{op: "LoadCbneStore", fn: "opLoadCbneStoreCPU", index: "cpu_id", fails: []string{"word != expect"}},
-	{op: "LoadCbneStore", fn: "opLoadCbneStoreMMCID", index: "mm_cid", fails: []string{"word != expect"}},
-	{op: "LoadAddStore", fn: "opLoadAddStoreCPU", index: "cpu_id", fails: []string{}},
-	{op: "LoadAddStore", fn: "opLoadAddStoreMMCID", index: "mm_cid", fails: []string{}},
-	{op: "LoadCbeqStoreAddLoadStore", fn: "opLoadCbeqStoreAddLoadStoreCPU", index: "cpu_id", fails: []string{"head == expectnot (empty list)"}},
-	{op: "LoadCbeqStoreAddLoadStore", fn: "opLoadCbeqStoreAddLoadStoreMMCID", index: "mm_cid", fails: []string{"head == expectnot (empty list)"}},
-	{op: "LoadAddLoadLoadAddStore", fn: "opLoadAddLoadLoadAddStoreCPU", index: "cpu_id", fails: []string{}},
-	{op: "LoadAddLoadLoadAddStore", fn: "opLoadAddLoadLoadAddStoreMMCID", index: "mm_cid", fails: []string{}},
-	{op: "LoadCbneStoreStore", fn: "opLoadCbneStoreStoreCPU", index: "cpu_id", fails: []string{"word != expect"}},
-	{op: "LoadCbneStoreStore", fn: "opLoadCbneStoreStoreMMCID", index: "mm_cid", fails: []string{"word != expect"}},
-	{op: "LoadCbneMemcpyStore", fn: "opLoadCbneMemcpyStoreCPU", index: "cpu_id", fails: []string{"word != expect"}},
-	{op: "LoadCbneMemcpyStore", fn: "opLoadCbneMemcpyStoreMMCID", index: "mm_cid", fails: []string{"word != expect"}},
-	{op: "PoolPop", fn: "opPoolPopCPU", index: "cpu_id", fails: []string{"cache empty"}},
-	{op: "PoolPop", fn: "opPoolPopMMCID", index: "mm_cid", fails: []string{"cache empty"}},
-	{op: "PoolPush", fn: "opPoolPushCPU", index: "cpu_id", fails: []string{"cache full", "write barrier on (the collector is marking)"}},
-	{op: "PoolPush", fn: "opPoolPushMMCID", index: "mm_cid", fails: []string{"cache full", "write barrier on (the collector is marking)"}},
-	{op: "CounterAdd", fn: "counterAdd", index: "cpu_id or mm_cid", fails: []string{"no slot array yet (the first Add allocates it)"}},
-	{op: "PoolGet", fn: "poolGet", index: "cpu_id or mm_cid", fails: []string{"no storage yet", "no per-CPU caches", "cache empty", "nil entry (a hole an aborted Get left)"}},
-	{op: "PoolPut", fn: "poolPut", index: "cpu_id or mm_cid", fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "cache full", "write barrier on (the collector is marking) and the entry does not hold x"}},
-	{op: "ShardLock", fn: "shardLock", index: "cpu_id or mm_cid", fails: []string{"no per-CPU shards (before the first Update, or the Sharded uses its locked shards)", "index beyond the shards (or their count not visible yet)", "stride not visible yet", "the shard is taken"}},
+var zopTable = [zopCount]rseqop.Func{
+	{Op: "LoadCbneStore", Name: "opLoadCbneStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}},
+	{Op: "LoadCbneStore", Name: "opLoadCbneStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}},
+	{Op: "LoadAddStore", Name: "opLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}},
+	{Op: "LoadAddStore", Name: "opLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}},
+	{Op: "LoadCbeqStoreAddLoadStore", Name: "opLoadCbeqStoreAddLoadStoreCPU", Index: "cpu_id", Fails: []string{"head == expectnot (empty list)"}},
+	{Op: "LoadCbeqStoreAddLoadStore", Name: "opLoadCbeqStoreAddLoadStoreMMCID", Index: "mm_cid", Fails: []string{"head == expectnot (empty list)"}},
+	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}},
+	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}},
+	{Op: "LoadCbneStoreStore", Name: "opLoadCbneStoreStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}},
+	{Op: "LoadCbneStoreStore", Name: "opLoadCbneStoreStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}},
+	{Op: "LoadCbneMemcpyStore", Name: "opLoadCbneMemcpyStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}},
+	{Op: "LoadCbneMemcpyStore", Name: "opLoadCbneMemcpyStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}},
+	{Op: "PoolPop", Name: "opPoolPopCPU", Index: "cpu_id", Fails: []string{"cache empty"}},
+	{Op: "PoolPop", Name: "opPoolPopMMCID", Index: "mm_cid", Fails: []string{"cache empty"}},
+	{Op: "PoolPush", Name: "opPoolPushCPU", Index: "cpu_id", Fails: []string{"cache full", "write barrier on (the collector is marking)"}},
+	{Op: "PoolPush", Name: "opPoolPushMMCID", Index: "mm_cid", Fails: []string{"cache full", "write barrier on (the collector is marking)"}},
+	{Op: "CounterAdd", Name: "counterAdd", Index: "cpu_id or mm_cid", Fails: []string{"no slot array yet (the first Add allocates it)"}},
+	{Op: "PoolGet", Name: "poolGet", Index: "cpu_id or mm_cid", Fails: []string{"no storage yet", "no per-CPU caches", "cache empty", "nil entry (a hole an aborted Get left)"}},
+	{Op: "PoolPut", Name: "poolPut", Index: "cpu_id or mm_cid", Fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "cache full", "write barrier on (the collector is marking) and the entry does not hold x"}},
+	{Op: "ShardLock", Name: "shardLock", Index: "cpu_id or mm_cid", Fails: []string{"no per-CPU shards (before the first Update, or the Sharded uses its locked shards)", "index beyond the shards (or their count not visible yet)", "stride not visible yet", "the shard is taken"}},
 }
 
-// Encodings of the markers and signatures (gen/ir), for the descriptor scan.
-const (
-	zopAMD64MarkerPrefix = 0x00841f0f // 0F 1F 84 00: NOPL disp32(%rax,%rax,1)
-	zopAMD64Start        = 0x53717372 // start_ip marker immediate ("rsqS")
-	zopAMD64PostCommit   = 0x43717372 // post_commit_ip marker immediate ("rsqC")
-	zopSignature         = 0x53053053 // the rseq signature (amd64: operand of ud1 0F B9 3D)
-	zopARM64Start        = 0x30029d1f // ADR XZR, #imm (start_ip marker)
-	zopARM64PostCommit   = 0x30021d1f // ADR XZR, #imm (post_commit_ip marker)
-	zopARM64Signature    = 0xd428bc00 // BRK #0x45e0, the word before every arm64 abort_ip
-)
+// zopErr says why this package's ops never run (rseq unavailable, or a
+// critical section failed validation), or is nil. A package variable, so
+// it is set before any init function of the package runs.
+var zopErr = zopRegister()
 
-// zopAMD64SigPrefix are the ud1 opcode bytes before the amd64 signature.
-var zopAMD64SigPrefix = [3]byte{0x0f, 0xb9, 0x3d}
+// zopRegister hands the op table to rseqop.Register, which finds and
+// validates every function's critical section before writing any
+// descriptor, and sets the globals the assembly reads from what it returns.
+func zopRegister() error {
+	var fns, descs [zopCount]unsafe.Pointer
+	zopAddrs(&fns, &descs)
+	g, err := rseqop.Register(&rseqop.Ops{
+		Package: zopPackage, Funcs: zopTable[:], Entries: fns[:], Descs: descs[:], Aborts: zopAborts[:],
+	})
+	threadAreaOffset, threadOwnerOffset, hotIndexOffset = g.AreaOffset, g.OwnerOffset, g.IndexOffset
+	return err
+}
+
+// zopSlowPath is what a caller runs when an op of this package reported no
+// usable rseq area (status -1): it registers the calling thread if it can
+// and reports whether retrying the op is worth it; false means: use the
+// fallback.
+func zopSlowPath() bool { return zopErr == nil && rseqop.SlowPath() }

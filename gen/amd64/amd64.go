@@ -181,7 +181,8 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 		ctx.JEQ(operand.LabelRef("slow"))
 	}
 	ctx.Comment("area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the")
-	ctx.Comment("ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, or if cpu_id < 0")
+	ctx.Comment("ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if")
+	ctx.Comment("threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0")
 	raw(ctx, 0x64, 0x48, 0x8b, 0x04, 0x25)
 	long(ctx, 0)
 	ctx.TESTQ(area, area)
@@ -230,7 +231,7 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 	}
 	if hot {
 		ctx.RET()
-		g.ownerCheck()
+		g.ownerCheck("slow")
 		ctx.Label("slow")
 		ctx.Comment("tail jump: " + op.Hot.Slow + " has this function's frame and returns to our caller")
 		// Written as a bare instruction: Avo's control flow pass only
@@ -246,20 +247,23 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 	}
 	ctx.Label("indexrange")
 	g.exit(idx, ir.StatusIndexRange, true)
-	g.ownerCheck()
+	g.ownerCheck("unregistered")
 	ctx.Label("unregistered")
 	g.exit(nil, ir.StatusUnregistered, true)
 	g.signature()
 	return nil
 }
 
-// ownerCheck emits the out-of-line ownership word check: back to owned if
-// the word is > 0, else on into the code that follows (the unusable-area
-// exit).
-func (g *gen) ownerCheck() {
+// ownerCheck emits the out-of-line ownership word check: to unusable if
+// threadOwnerOffset is all ones (rseqop.OwnerDisabled: the package's ops
+// never run), back to owned if the word is > 0, else on into the code that
+// follows (the unusable-area exit, unusable).
+func (g *gen) ownerCheck(unusable string) {
 	ctx := g.ctx
 	ctx.Label("ownercheck")
 	ctx.MOVQ(sym("·threadOwnerOffset"), scratch)
+	ctx.CMPQ(scratch, operand.I32(-1))
+	ctx.JEQ(operand.LabelRef(unusable))
 	ctx.CMPQ(operand.Mem{Base: area, Index: scratch, Scale: 1}, operand.Imm(0))
 	ctx.JG(operand.LabelRef("owned"))
 }

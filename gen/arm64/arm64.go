@@ -133,11 +133,14 @@ func function(e *emitter, f *ir.Function) error {
 		e.ins("MOVD", "·"+op.Hot.Limit+"(SB)", s1)
 		e.ins("CBZ", s1, "slow")
 	}
-	e.comment("area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, or cpu_id < 0")
+	e.comment("area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if")
+	e.comment("threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0")
 	e.ins("MRS", "TPIDR_EL0", area)
 	e.ins("CBZ", area, unregistered)
 	e.ins("MOVD", "·threadOwnerOffset(SB)", s1)
 	e.ins("CBZ", s1, "owned")
+	e.ins("CMN", "$1", s1)
+	e.ins("BEQ", unregistered)
 	e.ins("MOVD", fmt.Sprintf("(%s)(%s)", area, s1), s2)
 	e.ins("MOVD", fmt.Sprintf("%d(g)", ir.RuntimeGMOffset), s1) // g.m
 	e.ins("CMP", s1, s2)

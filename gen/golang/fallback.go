@@ -9,12 +9,24 @@ import (
 
 // Fallback returns zops_fallback.go: for every op, a portable function with
 // the same effect on a slot the caller chooses (shard), run under that
-// shard's lock (fallbackLock, hand-written in ops_fallbacklock.go). Every
+// shard's lock (rseqop.FallbackLock). Every
 // word access goes through sync/atomic, so readers that use atomics and the
 // race detector see no data race.
-func Fallback(ops []*ir.Op, generator string) ([]byte, error) {
-	f := header(generator, "", "sync/atomic", "unsafe")
+func Fallback(ops []*ir.Op, t Target) ([]byte, error) {
+	f := header(t, "", "sync/atomic", "unsafe", RuntimePath)
 	f.p("var _ = atomic.LoadUint64 // some op sets use no atomics")
+	cold := 0
+	for _, op := range ops {
+		if op.Hot == nil {
+			cold++
+		}
+	}
+	if cold == 0 {
+		f.p("var (")
+		f.p("_ = rseqop.FallbackLock // only hot ops: no fallbacks")
+		f.p("_ unsafe.Pointer")
+		f.p(")")
+	}
 	f.p("")
 	f.p("// fallbackPtrSize is the size of a pointer on the platform that builds the")
 	f.p("// fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.")
@@ -111,9 +123,9 @@ func fallback(f *file, op *ir.Op) error {
 	comment(f, fmt.Sprintf("fallback%s is the portable op%sCPU/MMCID: the same effect on slot\nshard, chosen by the caller, under that shard's fallback lock; idx returns\nshard. The op %s", op.Name, op.Name, op.Doc))
 	f.p("func fallback%s(shard uintptr, %s) (%s) {", op.Name, strings.Join(ps, ", "), strings.Join(rs, ", "))
 	f.p("if shard >= limit { %s }", ret("statusIndexRange"))
-	f.p("lk := fallbackLock(shard)")
-	f.p("lk.lock()")
-	f.p("defer lk.unlock()")
+	f.p("lk := rseqop.FallbackLock(shard)")
+	f.p("lk.Lock()")
+	f.p("defer lk.Unlock()")
 	used := map[ir.Value]bool{}
 	for i := range op.Body {
 		for _, v := range op.Body[i].Uses() {

@@ -1,6 +1,6 @@
 //go:build !linux || !(amd64 || arm64) || purego
 
-package percpu
+package rseqop
 
 import "unsafe"
 

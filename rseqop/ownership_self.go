@@ -1,4 +1,4 @@
-package percpu
+package rseqop
 
 import (
 	"fmt"
@@ -51,7 +51,7 @@ func (selfOwnership) register(st *threadState) error {
 	var err error
 	if err = rseqabi.Register(rec, proc.regLen, rseqabi.Signature); err != nil {
 		area.CPUID = rseqabi.CPUIDRegistrationFailed
-		err = fmt.Errorf("percpu: rseq registration of thread %d: %w", st.tid, err)
+		err = fmt.Errorf("rseqop: rseq registration of thread %d: %w", st.tid, err)
 	} else {
 		st.area = area
 		st.persistent = true
@@ -108,7 +108,7 @@ func allocRecordLocked() unsafe.Pointer {
 		const chunk = 64 << 10
 		mem, err := mmapAnon(chunk)
 		if err != nil {
-			panic(fmt.Sprintf("percpu: mmap for rseq areas: %v", err))
+			panic(fmt.Sprintf("rseqop: mmap for rseq areas: %v", err))
 		}
 		threads.chunks = append(threads.chunks, mem)
 		for off := chunk - recordSize; off >= 0; off -= recordSize {

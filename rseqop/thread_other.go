@@ -1,6 +1,6 @@
 //go:build !linux
 
-package percpu
+package rseqop
 
 import "os"
 

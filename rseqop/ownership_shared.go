@@ -1,4 +1,4 @@
-package percpu
+package rseqop
 
 import (
 	"errors"
@@ -66,7 +66,7 @@ func (sharedOwnership) register(st *threadState) error {
 	w, err := libc.WatchThread()
 	if err != nil {
 		libc.SetOwnerWord(ownerStray)
-		return fmt.Errorf("percpu: cannot watch thread %d for its exit: %w", st.tid, err)
+		return fmt.Errorf("rseqop: cannot watch thread %d for its exit: %w", st.tid, err)
 	}
 	st.watch = w
 	if err := libc.LegacyRegister(proc.regLen, rseqabi.Signature); err != nil {
@@ -76,9 +76,9 @@ func (sharedOwnership) register(st *threadState) error {
 		}
 		libc.SetOwnerWord(ownerStray)
 		if errors.Is(err, syscall.EPERM) {
-			return fmt.Errorf("percpu: thread %d's __rseq_abi is registered with another signature than %#x: %w", st.tid, rseqabi.Signature, err)
+			return fmt.Errorf("rseqop: thread %d's __rseq_abi is registered with another signature than %#x: %w", st.tid, rseqabi.Signature, err)
 		}
-		return fmt.Errorf("percpu: legacy rseq registration of thread %d: %w", st.tid, err)
+		return fmt.Errorf("rseqop: legacy rseq registration of thread %d: %w", st.tid, err)
 	}
 	st.area = (*rseqabi.Area)(libc.LegacyArea())
 	st.persistent = true

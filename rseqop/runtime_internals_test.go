@@ -1,4 +1,4 @@
-package percpu
+package rseqop
 
 import (
 	"errors"
@@ -19,9 +19,10 @@ func TestGMOffsetMatchesGenerator(t *testing.T) {
 }
 
 // TestHaveAsmConstraints: haveAsm is declared in the thread word files,
-// which must build exactly where the generated assembly declarations do.
+// which must build exactly where the generator's assembly declarations do
+// (percpu's, as an instance).
 func TestHaveAsmConstraints(t *testing.T) {
-	for gen, hand := range map[string]string{"zops_asm.go": "threadword_asm.go", "zops_noasm.go": "threadword_noasm.go"} {
+	for gen, hand := range map[string]string{"../percpu/zops_asm.go": "threadword_asm.go", "../percpu/zops_noasm.go": "threadword_noasm.go"} {
 		if g, h := buildConstraint(t, gen), buildConstraint(t, hand); g != h {
 			t.Errorf("%s builds under %q but %s under %q", hand, h, gen, g)
 		}

@@ -1,4 +1,4 @@
-package percpu
+package rseqop
 
 import (
 	"fmt"
@@ -15,7 +15,11 @@ import (
 type ProcessStatus struct {
 	Mode Mode
 	// FastPath is true when per-CPU operations run as rseq critical
-	// sections; false means every structure uses its fallback.
+	// sections; false means every structure uses its fallback. From
+	// rseqop.Status it says that threads can register (Mode is not
+	// ModeNone) and packages' ops run once Register validated them; a
+	// package's own Status (percpu.Status) also requires its ops to have
+	// passed.
 	FastPath bool
 	// Reason says why Mode is ModeNone or FastPath is false ("" otherwise).
 	Reason   string

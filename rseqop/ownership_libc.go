@@ -1,4 +1,4 @@
-package percpu
+package rseqop
 
 import (
 	"errors"
@@ -70,12 +70,12 @@ func checkGlibcSignature(area unsafe.Pointer, regLen, rseqSize uint32) error {
 func (libcOwnership) register(st *threadState) error {
 	w, err := libc.WatchThread()
 	if err != nil {
-		return fmt.Errorf("percpu: cannot watch thread %d for its exit: %w", st.tid, err)
+		return fmt.Errorf("rseqop: cannot watch thread %d for its exit: %w", st.tid, err)
 	}
 	st.watch = w
 	a := (*rseqabi.Area)(currentArea())
 	if a == nil || int32(a.CPUID) < 0 {
-		return fmt.Errorf("percpu: glibc did not register rseq on thread %d", st.tid)
+		return fmt.Errorf("rseqop: glibc did not register rseq on thread %d", st.tid)
 	}
 	st.area = a
 	return nil
