@@ -8,7 +8,7 @@ GO_CURRENT ?= go1.27.3
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         ?= .cache/bin/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all test check-tools test-unit test-cgo test-nocgo test-glibc-off test-purego test-race test-386 test-go-current vet staticcheck check-generated generate bench demo
+.PHONY: all test test-gen check-tools test-unit test-cgo test-nocgo test-glibc-off test-purego test-race test-386 test-go-current vet staticcheck check-generated generate bench demo
 
 all: test
 
@@ -16,7 +16,7 @@ all: test
 # vet for every platform, staticcheck, generated-code drift, every build mode
 # on this kernel, race detector, 386, the current Go release, and the same
 # tests on other kernels and architectures in qemu.
-test: check-tools vet staticcheck check-generated test-nocgo test-cgo test-glibc-off test-purego test-race test-386 test-go-current test-vm
+test: check-tools vet staticcheck check-generated test-gen test-nocgo test-cgo test-glibc-off test-purego test-race test-386 test-go-current test-vm
 
 # Fails at once, naming the Debian packages to install, when a tool a later
 # leg needs is missing (rather than after minutes of host legs).
@@ -39,6 +39,9 @@ demo:
 # on: amd64 with and without cgo, arm64, 386, and the fallback-only ports.
 vet:
 	test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'gofmt needed'; exit 1; }
+	$(GO) mod tidy -diff
+	cd gen && $(GO) mod tidy -diff
+	cd gen && $(GO) vet ./...
 	$(GO) vet $(PKGS)
 	CGO_ENABLED=0 $(GO) vet $(PKGS)
 	GOARCH=arm64 CGO_ENABLED=0 $(GO) vet $(PKGS)
@@ -56,7 +59,14 @@ $(STATICCHECK):
 # build-tagged files); a false positive gets a //lint:ignore with its reason.
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)
+	cd gen && $(abspath $(STATICCHECK)) ./...
 	GOARCH=arm64 CGO_ENABLED=0 $(STATICCHECK) $(PKGS)
+
+# The generator's own module (gen/go.mod): IR, back ends, the structure
+# checks and fuzz seeds, generated code that builds, vets and links in a
+# scratch module, and percpu's zops_* up to date.
+test-gen:
+	cd gen && $(GO) test -count=1 ./...
 
 # Pure Go threads: the library registers its own areas (ModeSelf).
 test-nocgo:

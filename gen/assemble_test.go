@@ -1,4 +1,4 @@
-package main
+package gen
 
 import (
 	"fmt"
@@ -7,13 +7,15 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gorseq/rseq/gen/golang"
 	"github.com/gorseq/rseq/gen/ir"
 )
 
 // TestFuzzedOpsAssemble generates a batch of random valid ops (the fuzz
-// decoder) into a scratch package and builds and vets it for amd64 and
-// arm64: the back ends' text must assemble and pass asmdecl, not only look
-// right to CheckStructure.
+// decoder) into a scratch package of another module and builds, vets and
+// links it for amd64 and arm64: the back ends' text must assemble, pass
+// asmdecl and link against rseqop alone, not only look right to
+// CheckStructure.
 func TestFuzzedOpsAssemble(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a scratch package twice")
@@ -35,7 +37,9 @@ func TestFuzzedOpsAssemble(t *testing.T) {
 		}
 	}
 	t.Logf("%d random ops", len(all))
-	files, err := Generate(all, percpuTarget)
+	// A package of another module, named unlike percpu, linked into a
+	// program: the generated files need only gorseq's public packages.
+	files, err := generateFiles(all, golang.Target{Package: "fuzzops", Path: "scratch", Generator: "test"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,13 +58,19 @@ func TestFuzzedOpsAssemble(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := os.MkdirAll(filepath.Join(dir, "cmd", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cmd", "x", "main.go"), []byte("package main\n\nimport _ \"scratch\"\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, arch := range []string{"amd64", "arm64"} {
-		for _, verb := range []string{"build", "vet"} {
-			cmd := exec.Command("go", verb, ".")
+		for _, verb := range [][]string{{"build", "."}, {"vet", "."}, {"build", "-o", os.DevNull, "./cmd/x"}} {
+			cmd := exec.Command("go", verb...)
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOPROXY=off")
 			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("GOARCH=%s go %s: %v\n%s", arch, verb, err, out)
+				t.Errorf("GOARCH=%s go %v: %v\n%s", arch, verb, err, out)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package gen
 
 import (
 	"bytes"
@@ -21,10 +21,13 @@ import (
 	"github.com/gorseq/rseq/gen/ops"
 )
 
+// percpuTarget is what cmd/genpercpu generates percpu as.
+var percpuTarget = golang.Target{Package: "percpu", Path: "github.com/gorseq/rseq/percpu", Generator: "gorseq/gen (go generate ./percpu)"}
+
 // TestGeneratedUpToDate is check-generated as a test: the committed
 // percpu/zops_* files are what the generator writes now.
 func TestGeneratedUpToDate(t *testing.T) {
-	files, err := Generate(ops.All(), percpuTarget)
+	files, err := generateFiles(ops.All(), percpuTarget, ops.Consts())
 	if err != nil {
 		t.Fatal(err)
 	}

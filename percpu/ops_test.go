@@ -11,7 +11,6 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/gorseq/rseq/gen/ops"
 	"github.com/gorseq/rseq/rseqabi"
 	"github.com/gorseq/rseq/rseqop"
 	"golang.org/x/sys/unix"
@@ -482,8 +481,8 @@ func (c *testCaches) count(i uintptr) *uint64 { return &c.topsMem[i<<poolTopsShi
 // TestPoolTopsShift: percpu lays out the count words with the spacing the
 // generated ops assume.
 func TestPoolTopsShift(t *testing.T) {
-	if poolTopsShift != ops.PoolTopsShift {
-		t.Fatalf("percpu poolTopsShift %d, gen/ops PoolTopsShift %d", poolTopsShift, ops.PoolTopsShift)
+	if poolTopsShift != zopPoolTopsShift {
+		t.Fatalf("percpu poolTopsShift %d, gen/ops PoolTopsShift %d", poolTopsShift, zopPoolTopsShift)
 	}
 }
 
@@ -499,7 +498,7 @@ func TestHotOpLayout(t *testing.T) {
 		got, want uintptr
 	}{
 		{"Counter.base (counterAdd's base is the Counter)", unsafe.Offsetof(c.base), 0},
-		{"counterSlotSize", counterSlotSize, 1 << ops.CounterSlotShift},
+		{"counterSlotSize", counterSlotSize, 1 << zopCounterSlotShift},
 		{"Pool[T].state vs Pool[poolAny].state", unsafe.Offsetof(Pool[testObj]{}.state), unsafe.Offsetof(Pool[poolAny]{}.state)},
 		{"sizeof Pool[T] vs Pool[poolAny]", unsafe.Sizeof(Pool[testObj]{}), unsafe.Sizeof(Pool[poolAny]{})},
 		{"sizeof poolState[T] vs poolState[poolAny]", unsafe.Sizeof(s), unsafe.Sizeof(poolState[poolAny]{})},
@@ -522,13 +521,13 @@ func TestHotOpLayout(t *testing.T) {
 			what      string
 			got, want uintptr
 		}{
-			{"poolState.fast.tops", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.tops), ops.PoolStateTops},
-			{"poolState.fast.entriesPtr", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.entriesPtr), ops.PoolStateEntries},
-			{"poolState.fast.span", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.span), ops.PoolStateSpan},
-			{"poolState.fast.capacity", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.capacity), ops.PoolStateCapacity},
-			{"shardCPU.base", unsafe.Offsetof(shardCPU{}.base), ops.ShardBase},
-			{"shardCPU.stride", unsafe.Offsetof(shardCPU{}.stride), ops.ShardStride},
-			{"shardCPU.limit", unsafe.Offsetof(shardCPU{}.limit), ops.ShardLimit},
+			{"poolState.fast.tops", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.tops), zopPoolStateTops},
+			{"poolState.fast.entriesPtr", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.entriesPtr), zopPoolStateEntries},
+			{"poolState.fast.span", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.span), zopPoolStateSpan},
+			{"poolState.fast.capacity", unsafe.Offsetof(s.fast) + unsafe.Offsetof(s.fast.capacity), zopPoolStateCapacity},
+			{"shardCPU.base", unsafe.Offsetof(shardCPU{}.base), zopShardBase},
+			{"shardCPU.stride", unsafe.Offsetof(shardCPU{}.stride), zopShardStride},
+			{"shardCPU.limit", unsafe.Offsetof(shardCPU{}.limit), zopShardLimit},
 		} {
 			if x.got != x.want {
 				t.Errorf("%s: offset %d, the hot ops assume %d", x.what, x.got, x.want)

@@ -92,3 +92,22 @@ func zopRegister() error {
 // and reports whether retrying the op is worth it; false means: use the
 // fallback.
 func zopSlowPath() bool { return zopErr == nil && rseqop.SlowPath() }
+
+// Layout assumptions of the ops, for the package's tests to check.
+//
+//lint:ignore U1000 for the package's tests
+const (
+	// Counter's slots are 1<<zopCounterSlotShift bytes apart (gen/ops.CounterSlotShift).
+	zopCounterSlotShift = 6
+	// gen/ops.PoolTopsShift
+	zopPoolTopsShift = 6
+	// Offsets in poolState the pool's hot ops read (gen/ops.PoolState*).
+	zopPoolStateTops     = 0
+	zopPoolStateEntries  = 8
+	zopPoolStateSpan     = 24
+	zopPoolStateCapacity = 32
+	// Offsets in shardCPU the ShardLock hot op reads (gen/ops.Shard*).
+	zopShardBase   = 0
+	zopShardStride = 8
+	zopShardLimit  = 16
+)

@@ -24,6 +24,11 @@ import (
 // (stack, stackguard0, stackguard1, _panic, _defer, m). Checked at init.
 const gMOffset = 48
 
+// RuntimeGMOffset is gMOffset for the generator: its arm64 prologue reads
+// g.m at this offset (gen/ir.RuntimeGMOffset; the gen module's tests check
+// that the two agree).
+const RuntimeGMOffset = gMOffset
+
 // currentM returns the calling goroutine's M (g.m).
 func currentM() unsafe.Pointer {
 	g := getg()

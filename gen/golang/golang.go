@@ -163,7 +163,7 @@ func NoAsm(fns []*ir.Function, t Target) ([]byte, error) {
 // the package's copies of the globals its assembly reads, and the call to
 // rseqop.Register that validates the package's critical sections and sets
 // them (DESIGN.md, "Thread word" and "Markers and descriptors").
-func Table(fns []*ir.Function, t Target) ([]byte, error) {
+func Table(fns []*ir.Function, t Target, consts []ir.Const) ([]byte, error) {
 	f := header(t, "", "unsafe", RuntimePath)
 	f.p(`// Status values of the generated ops (DESIGN.md).
 const (
@@ -237,5 +237,19 @@ func zopRegister() error {
 // and reports whether retrying the op is worth it; false means: use the
 // fallback.
 func zopSlowPath() bool { return zopErr == nil && rseqop.SlowPath() }`)
+	if len(consts) > 0 {
+		f.p("")
+		f.p("// Layout assumptions of the ops, for the package's tests to check.")
+		f.p("//")
+		f.p("//lint:ignore U1000 for the package's tests")
+		f.p("const (")
+		for _, c := range consts {
+			if c.Doc != "" {
+				comment(f, c.Doc)
+			}
+			f.p("%s = %d", c.Name, c.Value)
+		}
+		f.p(")")
+	}
 	return f.gofmt()
 }

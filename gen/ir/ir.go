@@ -421,3 +421,12 @@ func (s *Stmt) Format(op *Op) string {
 	}
 	return fmt.Sprintf("<kind %d>", s.Kind)
 }
+
+// Const is a constant a generator declares in the package's zops_table.go:
+// a layout assumption of its ops (the offset of a field an op reads, a
+// shift), for the package's tests to check against unsafe.Offsetof.
+type Const struct {
+	Name  string // a Go identifier
+	Value int64
+	Doc   string // its comment
+}

@@ -34,6 +34,23 @@ func All() []*Op {
 	return ops
 }
 
+// Consts are the layout assumptions of percpu's ops, declared in
+// percpu/zops_table.go, where TestHotOpLayout checks them against the Go
+// types (percpu's tests cannot import this module).
+func Consts() []Const {
+	return []Const{
+		{Name: "zopCounterSlotShift", Value: CounterSlotShift, Doc: "Counter's slots are 1<<zopCounterSlotShift bytes apart (gen/ops.CounterSlotShift)."},
+		{Name: "zopPoolTopsShift", Value: PoolTopsShift, Doc: "gen/ops.PoolTopsShift"},
+		{Name: "zopPoolStateTops", Value: PoolStateTops, Doc: "Offsets in poolState the pool's hot ops read (gen/ops.PoolState*)."},
+		{Name: "zopPoolStateEntries", Value: PoolStateEntries},
+		{Name: "zopPoolStateSpan", Value: PoolStateSpan},
+		{Name: "zopPoolStateCapacity", Value: PoolStateCapacity},
+		{Name: "zopShardBase", Value: ShardBase, Doc: "Offsets in shardCPU the ShardLock hot op reads (gen/ops.Shard*)."},
+		{Name: "zopShardStride", Value: ShardStride},
+		{Name: "zopShardLimit", Value: ShardLimit},
+	}
+}
+
 // slot emits base + idx*stride, reading base and stride.
 func slot(b *Builder, base, stride int) Value {
 	off := b.Mul(b.Idx(), V(b.Arg(stride)))
