@@ -4,6 +4,12 @@ PKGS    ?= ./...
 # The Go releases gorseq supports: this machine's go (1.26) and the current
 # release, fetched through the module proxy by GOTOOLCHAIN (about 10 s once).
 GO_CURRENT ?= go1.27.3
+# Example modules (their own go.mod, built against this checkout): every
+# host leg and the arm64 VM leg test them too, and check-generated checks
+# their generated files.
+EXAMPLES ?= examples/percpumax
+# $(call in-examples,COMMAND) runs COMMAND in every example module.
+in-examples = set -e; for d in $(EXAMPLES); do (cd $$d && $(1)); done
 # staticcheck, installed (outside go.mod) into .cache/bin under its version.
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         ?= .cache/bin/staticcheck-$(STATICCHECK_VERSION)
@@ -42,6 +48,7 @@ vet:
 	$(GO) mod tidy -diff
 	cd gen && $(GO) mod tidy -diff
 	cd gen && $(GO) vet ./...
+	$(call in-examples,$(GO) mod tidy -diff && $(GO) vet ./... && CGO_ENABLED=0 $(GO) vet ./... && GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./... && GOARCH=386 CGO_ENABLED=0 $(GO) vet ./...)
 	$(GO) vet $(PKGS)
 	CGO_ENABLED=0 $(GO) vet $(PKGS)
 	GOARCH=arm64 CGO_ENABLED=0 $(GO) vet $(PKGS)
@@ -71,26 +78,32 @@ test-gen:
 # Pure Go threads: the library registers its own areas (ModeSelf).
 test-nocgo:
 	CGO_ENABLED=0 GORSEQ_EXPECT_MODE=self $(GO) test -count=1 $(PKGS)
+	$(call in-examples,CGO_ENABLED=0 GORSEQ_EXPECT_MODE=self $(GO) test -count=1 ./...)
 
 # cgo with glibc registering every thread (ModeLibc; glibc 2.35+).
 test-cgo:
 	CGO_ENABLED=1 GORSEQ_EXPECT_MODE=libc $(GO) test -count=1 $(PKGS)
+	$(call in-examples,CGO_ENABLED=1 GORSEQ_EXPECT_MODE=libc $(GO) test -count=1 ./...)
 
 # cgo with glibc's registration turned off: the legacy shared protocol (ModeShared).
 test-glibc-off:
 	CGO_ENABLED=1 GLIBC_TUNABLES=glibc.pthread.rseq=0 GORSEQ_EXPECT_MODE=shared $(GO) test -count=1 ./rseqop/... ./percpu/...
+	$(call in-examples,CGO_ENABLED=1 GLIBC_TUNABLES=glibc.pthread.rseq=0 GORSEQ_EXPECT_MODE=shared $(GO) test -count=1 ./...)
 
 # No assembly at all: every structure on its portable fallback.
 test-purego:
 	CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -tags purego $(PKGS)
+	$(call in-examples,CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -tags purego ./...)
 
 test-race:
 	CGO_ENABLED=1 $(GO) test -count=1 -race $(PKGS)
+	$(call in-examples,CGO_ENABLED=1 $(GO) test -count=1 -race ./...)
 
 # 32-bit: no assembly, every structure on its portable fallback (ModeNone).
 # 386 binaries run natively on amd64.
 test-386:
 	GOARCH=386 CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -short $(PKGS)
+	$(call in-examples,GOARCH=386 CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -short ./...)
 
 # The current Go release: the runtime internals percpu relies on must still
 # hold there, so the fast path must be on (GORSEQ_EXPECT_MODE makes
@@ -102,10 +115,11 @@ test-go-current:
 
 generate:
 	$(GO) generate ./percpu
+	$(call in-examples,$(GO) generate ./...)
 
 check-generated:
 	@if [ -d gen ]; then $(MAKE) generate && \
-		test -z "$$(git status --porcelain -- 'percpu/zops_*')" || { echo 'generated files drifted from gen/: run make generate and commit'; exit 1; }; fi
+		test -z "$$(git status --porcelain -- 'percpu/zops_*' $(addsuffix /zops_*,$(EXAMPLES)))" || { echo 'generated files drifted from gen/: run make generate and commit'; exit 1; }; fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 ./percpu
@@ -134,9 +148,12 @@ kernels:
 	KERNEL_CACHE=$(KERNELS) bash internal/vmtest/kernels.sh
 
 # arm64, Linux 6.12 (Debian 12 cloud kernel): cpu_id, node_id and mm_cid live.
+# The example modules' test binaries run in the same VM (-bin).
 test-arm64: kernels
+	mkdir -p .cache/examples
+	$(call in-examples,GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) test -c -o $(CURDIR)/.cache/examples/$$(basename $$d).test .)
 	$(VMTEST) -arch arm64 -kernel $(KERNELS)/arm64-6.12/vmlinuz $(VMTEST_FLAGS) $(VMTEST_ENV) \
-		$(addprefix -pkg ,$(VMTEST_PKGS)) -- $(VMTEST_ARGS)
+		$(addprefix -pkg ,$(VMTEST_PKGS)) $(foreach e,$(EXAMPLES),-bin .cache/examples/$(notdir $(e)).test) -- $(VMTEST_ARGS)
 
 # amd64, Linux 6.1 (Debian 12 cloud kernel): no AT_RSEQ_* auxv, no mm_cid/node_id.
 test-linux61: kernels
