@@ -9,10 +9,11 @@ import (
 
 	"github.com/gorseq/rseq/gen/golang"
 	"github.com/gorseq/rseq/gen/ir"
+	"github.com/gorseq/rseq/gen/ops"
 )
 
 // TestFuzzedOpsAssemble generates a batch of random valid ops (the fuzz
-// decoder) into a scratch package of another module and builds, vets and
+// decoder) and librseq's op set into a scratch package of another module and builds, vets and
 // links it for amd64 and arm64: the back ends' text must assemble, pass
 // asmdecl and link against rseqop alone, not only look right to
 // CheckStructure.
@@ -37,6 +38,8 @@ func TestFuzzedOpsAssemble(t *testing.T) {
 		}
 	}
 	t.Logf("%d random ops", len(all))
+	// And librseq's op set (gen/ops.Librseq), which no package generates.
+	all = append(all, ops.Librseq()...)
 	// A package of another module, named unlike percpu, linked into a
 	// program: the generated files need only gorseq's public packages.
 	files, err := generateFiles(all, golang.Target{Package: "fuzzops", Path: "scratch", Generator: "test"}, nil)

@@ -43,8 +43,8 @@ func TestGeneratedUpToDate(t *testing.T) {
 }
 
 func TestStructure(t *testing.T) {
-	fns := ir.Functions(ops.All())
-	checkAsm(t, fns)
+	checkAsm(t, ir.Functions(ops.All()))
+	checkAsm(t, ir.Functions(ops.Librseq()))
 }
 
 func checkAsm(t *testing.T, fns []*ir.Function) {
@@ -104,7 +104,10 @@ func checkFallback(t *testing.T, all []*ir.Op) {
 	}
 }
 
-func TestFallbackTypeChecks(t *testing.T) { checkFallback(t, ops.All()) }
+func TestFallbackTypeChecks(t *testing.T) {
+	checkFallback(t, ops.All())
+	checkFallback(t, ops.Librseq())
+}
 
 // TestValidateRejects lists malformed ops and the error each must get.
 func TestValidateRejects(t *testing.T) {

@@ -106,7 +106,7 @@ func tightLoop(fi int, enough func() bool) error {
 		return nil
 	}
 	switch info.Op {
-	case "LoadAddStore", "LoadAddLoadLoadAddStore":
+	case "LoadAddLoadLoadAddStore":
 		base, slots := words(limit)
 		arr := base
 		ptr := unsafe.Pointer(&arr)
@@ -115,10 +115,6 @@ func tightLoop(fi int, enough func() bool) error {
 			for range batch {
 				var st int
 				switch {
-				case info.Op == "LoadAddStore" && mm:
-					_, st = opLoadAddStoreMMCID(base, opStride, limit, 1)
-				case info.Op == "LoadAddStore":
-					_, st = opLoadAddStoreCPU(base, opStride, limit, 1)
 				case mm:
 					_, st = opLoadAddLoadLoadAddStoreMMCID(ptr, opStride, limit, 1)
 				default:
@@ -137,33 +133,18 @@ func tightLoop(fi int, enough func() bool) error {
 		if sum != n {
 			return fmt.Errorf("%s: slots sum to %d after %d adds (an abort lost or repeated an add)", info.Name, sum, n)
 		}
-	case "LoadCbneStore", "LoadCbneStoreStore", "LoadCbneMemcpyStore":
+	case "LoadCbneStore":
 		base, slots := words(limit)
-		var src [4]uint64
 		var n uint64
 		idx := uintptr(0)
 		for !enough() {
 			for range batch {
 				expect := uintptr(slots[idx*opStride/8])
 				var st int
-				switch {
-				case info.Op == "LoadCbneStore" && mm:
+				if mm {
 					idx, st = opLoadCbneStoreMMCID(base, opStride, limit, expect, expect+1)
-				case info.Op == "LoadCbneStore":
+				} else {
 					idx, st = opLoadCbneStoreCPU(base, opStride, limit, expect, expect+1)
-				case info.Op == "LoadCbneStoreStore" && mm:
-					idx, st = opLoadCbneStoreStoreMMCID(base, opStride, limit, expect, 8, expect+1, expect+1)
-				case info.Op == "LoadCbneStoreStore":
-					idx, st = opLoadCbneStoreStoreCPU(base, opStride, limit, expect, 8, expect+1, expect+1)
-				default:
-					for i := range src {
-						src[i] = uint64(expect + 1)
-					}
-					if mm {
-						idx, st = opLoadCbneMemcpyStoreMMCID(base, opStride, limit, expect, 8, unsafe.Pointer(&src), 32, expect+1)
-					} else {
-						idx, st = opLoadCbneMemcpyStoreCPU(base, opStride, limit, expect, 8, unsafe.Pointer(&src), 32, expect+1)
-					}
 				}
 				if err := okStatus(st, 1); err != nil {
 					return err
@@ -172,25 +153,6 @@ func tightLoop(fi int, enough func() bool) error {
 					continue
 				}
 				n++
-				// The record the commit published must be whole. Check
-				// it now, while this thread is the slot's only writer:
-				// at the end an aborted attempt that never committed
-				// (the thread migrated and the retry failed on another
-				// slot) may have left speculative words above a record
-				// that is no longer published (seen: [373 373 372 372]).
-				s := slots[idx*opStride/8 : idx*opStride/8+5]
-				switch info.Op {
-				case "LoadCbneStoreStore":
-					if s[1] != s[0] {
-						return fmt.Errorf("%s: slot %d second word %d after the commit of %d", info.Name, idx, s[1], s[0])
-					}
-				case "LoadCbneMemcpyStore":
-					for _, x := range s[1:] {
-						if x != s[0] {
-							return fmt.Errorf("%s: slot %d record %v after the commit of %d", info.Name, idx, s[1:], s[0])
-						}
-					}
-				}
 			}
 		}
 		var sum uint64
@@ -199,67 +161,6 @@ func tightLoop(fi int, enough func() bool) error {
 		}
 		if sum != n {
 			return fmt.Errorf("%s: slots sum to %d after %d commits", info.Name, sum, n)
-		}
-	case "LoadCbeqStoreAddLoadStore":
-		const nodes = 8
-		mem, err := unix.Mmap(-1, 0, nodes*16+int(limit)*opStride, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
-		if err != nil {
-			return err
-		}
-		defer unix.Munmap(mem)
-		heads := unsafe.Pointer(&mem[nodes*16])
-		head := func(i uintptr) *unsafe.Pointer { return (*unsafe.Pointer)(unsafe.Add(heads, i*opStride)) }
-		for i := range nodes {
-			n := (*listNode)(unsafe.Pointer(&mem[i*16]))
-			n.id = uint64(i)
-			h := head(uintptr(i) % limit)
-			n.next, *h = *h, unsafe.Pointer(n)
-		}
-		voff := unsafe.Offsetof(listNode{}.next)
-		for !enough() {
-			for range batch {
-				var h unsafe.Pointer
-				var idx uintptr
-				var st int
-				if mm {
-					h, idx, st = opLoadCbeqStoreAddLoadStoreMMCID(heads, opStride, limit, nil, voff)
-				} else {
-					h, idx, st = opLoadCbeqStoreAddLoadStoreCPU(heads, opStride, limit, nil, voff)
-				}
-				if err := okStatus(st, 1); err != nil {
-					return err
-				}
-				if st != statusOK {
-					continue
-				}
-				n := (*listNode)(h)
-				for { // push it back (the lists are this thread's alone)
-					old := *head(idx)
-					n.next = old
-					if mm {
-						idx, st = opLoadCbneStoreMMCID(heads, opStride, limit, uintptr(old), uintptr(h))
-					} else {
-						idx, st = opLoadCbneStoreCPU(heads, opStride, limit, uintptr(old), uintptr(h))
-					}
-					if st == statusOK {
-						break
-					}
-					if err := okStatus(st, 1); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		count := 0
-		for i := range limit {
-			for p := *head(i); p != nil; p = (*listNode)(p).next {
-				if count++; count > nodes {
-					return fmt.Errorf("%s: list cycle or duplicate", info.Name)
-				}
-			}
-		}
-		if count != nodes {
-			return fmt.Errorf("%s: %d nodes in the lists, want %d", info.Name, count, nodes)
 		}
 	case "PoolPop", "PoolPush":
 		return poolTightLoop(info.Name, mm, limit, enough)

@@ -50,19 +50,6 @@ func BenchmarkOp(b *testing.B) {
 			}
 		})
 	})
-	b.Run("LoadAddStore", func(b *testing.B) {
-		benchRegister(b)
-		base, _ := words(limit)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, st := opLoadAddStoreCPU(base, opStride, limit, 1); st != statusOK {
-					if st != statusUnregistered || !slowPath() {
-						b.Fatal(st)
-					}
-				}
-			}
-		})
-	})
 	b.Run("LoadCbneStore", func(b *testing.B) {
 		benchRegister(b)
 		base, _ := words(limit)

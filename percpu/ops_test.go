@@ -13,7 +13,6 @@ import (
 
 	"github.com/gorseq/rseq/rseqabi"
 	"github.com/gorseq/rseq/rseqop"
-	"golang.org/x/sys/unix"
 )
 
 // Tests of the generated per-CPU ops (gen/ops): every op, in both index
@@ -56,45 +55,6 @@ func skipMMCID(t *testing.T, variant string) {
 func words(n uintptr) (unsafe.Pointer, []uint64) {
 	s := make([]uint64, n*opStride/8)
 	return unsafe.Pointer(&s[0]), s
-}
-
-func TestOpLoadAddStore(t *testing.T) {
-	forVariants(t, "LoadAddStore", func(t *testing.T, mmcid, fb bool, fns []string) {
-		limit := opLimit()
-		base, slots := words(limit)
-		var total atomic.Int64
-		opStress(t, fns, fb, func(w int, rng *rand.Rand) {
-			var sum int64
-			for range 100 {
-				inc := int64(rng.IntN(5)) - 1
-				st := opDo(limit, fb, func() int {
-					var st int
-					if mmcid {
-						_, st = opLoadAddStoreMMCID(base, opStride, limit, inc)
-					} else {
-						_, st = opLoadAddStoreCPU(base, opStride, limit, inc)
-					}
-					return st
-				}, func(shard uintptr) int {
-					_, st := fallbackLoadAddStore(shard, base, opStride, limit, inc)
-					return st
-				})
-				if st != statusOK {
-					t.Errorf("status %d", st)
-					return
-				}
-				sum += inc
-			}
-			total.Add(sum)
-		})
-		var got int64
-		for i := range limit {
-			got += int64(slots[i*opStride/8])
-		}
-		if got != total.Load() {
-			t.Errorf("slots sum to %d, want %d", got, total.Load())
-		}
-	})
 }
 
 func TestOpLoadAddLoadLoadAddStore(t *testing.T) {
@@ -243,210 +203,6 @@ func (l *publishedLog) check(t *testing.T, limit uintptr) int64 {
 		}
 	}
 	return sum
-}
-
-func TestOpLoadCbneStoreStore(t *testing.T) {
-	forVariants(t, "LoadCbneStoreStore", func(t *testing.T, mmcid, fb bool, fns []string) {
-		limit := opLimit()
-		log := newPublishedLog(limit, 8)
-		base, stride := log.base(), log.stride
-		var total atomic.Int64
-		opStress(t, fns, fb, func(w int, rng *rand.Rand) {
-			var n int64
-			guess := uintptr(w) % limit
-			for range 100 {
-				expect := uintptr(log.count(guess))
-				off := log.recordOff(expect)
-				var idx uintptr
-				st := opDo(limit, fb, func() int {
-					var st int
-					if mmcid {
-						idx, st = opLoadCbneStoreStoreMMCID(base, stride, limit, expect, off, expect+1, expect+1)
-					} else {
-						idx, st = opLoadCbneStoreStoreCPU(base, stride, limit, expect, off, expect+1, expect+1)
-					}
-					return st
-				}, func(shard uintptr) int {
-					var st int
-					idx, st = fallbackLoadCbneStoreStore(shard, base, stride, limit, expect, off, expect+1, expect+1)
-					return st
-				})
-				if st == statusOK {
-					n++
-				} else if st != 1 {
-					t.Errorf("status %d", st)
-					return
-				}
-				guess = idx
-			}
-			total.Add(n)
-		})
-		if got := log.check(t, limit); got != total.Load() || total.Load() == 0 {
-			t.Errorf("counts sum to %d, want %d (> 0)", got, total.Load())
-		}
-	})
-}
-
-func TestOpLoadCbneMemcpyStore(t *testing.T) {
-	forVariants(t, "LoadCbneMemcpyStore", func(t *testing.T, mmcid, fb bool, fns []string) {
-		limit := opLimit()
-		log := newPublishedLog(limit, 32)
-		base, stride := log.base(), log.stride
-		var total atomic.Int64
-		var srcs [64][4]uint64
-		opStress(t, fns, fb, func(w int, rng *rand.Rand) {
-			var n int64
-			guess := uintptr(w) % limit
-			src := &srcs[w%len(srcs)] // workers w and w+64 never run at once here
-			for range 100 {
-				expect := uintptr(log.count(guess))
-				for i := range src {
-					src[i] = uint64(expect + 1)
-				}
-				sp, off := unsafe.Pointer(src), log.recordOff(expect)
-				var idx uintptr
-				st := opDo(limit, fb, func() int {
-					var st int
-					if mmcid {
-						idx, st = opLoadCbneMemcpyStoreMMCID(base, stride, limit, expect, off, sp, 32, expect+1)
-					} else {
-						idx, st = opLoadCbneMemcpyStoreCPU(base, stride, limit, expect, off, sp, 32, expect+1)
-					}
-					return st
-				}, func(shard uintptr) int {
-					var st int
-					idx, st = fallbackLoadCbneMemcpyStore(shard, base, stride, limit, expect, off, sp, 32, expect+1)
-					return st
-				})
-				if st == statusOK {
-					n++
-				} else if st != 1 {
-					t.Errorf("status %d", st)
-					return
-				}
-				guess = idx
-			}
-			total.Add(n)
-		})
-		if got := log.check(t, limit); got != total.Load() || total.Load() == 0 {
-			t.Errorf("counts sum to %d, want %d (> 0)", got, total.Load())
-		}
-	})
-}
-
-// listNode lives off the Go heap (mmap): asm stores its address into the
-// list heads without write barriers.
-type listNode struct {
-	next unsafe.Pointer
-	id   uint64
-}
-
-func TestOpLoadCbeqStoreAddLoadStore(t *testing.T) {
-	forVariants(t, "LoadCbeqStoreAddLoadStore", func(t *testing.T, mmcid, fb bool, fns []string) {
-		if !fb {
-			fns = append(fns, "opLoadCbneStore"+map[bool]string{false: "CPU", true: "MMCID"}[mmcid])
-		}
-		limit := opLimit()
-		const nodes = 256
-		mem, err := unix.Mmap(-1, 0, nodes*16+int(limit)*opStride, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Munmap(mem)
-		heads := unsafe.Pointer(&mem[nodes*16])
-		head := func(i uintptr) *unsafe.Pointer { return (*unsafe.Pointer)(unsafe.Add(heads, i*opStride)) }
-		node := func(i int) *listNode { return (*listNode)(unsafe.Pointer(&mem[i*16])) }
-		for i := range nodes {
-			n := node(i)
-			n.id = uint64(i)
-			h := head(uintptr(i) % limit)
-			n.next, *h = *h, unsafe.Pointer(n)
-		}
-		voff := unsafe.Offsetof(listNode{}.next)
-		pop := func() (*listNode, uintptr) {
-			var h unsafe.Pointer
-			var idx uintptr
-			st := opDo(limit, fb, func() int {
-				var st int
-				if mmcid {
-					h, idx, st = opLoadCbeqStoreAddLoadStoreMMCID(heads, opStride, limit, nil, voff)
-				} else {
-					h, idx, st = opLoadCbeqStoreAddLoadStoreCPU(heads, opStride, limit, nil, voff)
-				}
-				return st
-			}, func(shard uintptr) int {
-				var st int
-				h, idx, st = fallbackLoadCbeqStoreAddLoadStore(shard, heads, opStride, limit, nil, voff)
-				return st
-			})
-			if st != statusOK && st != 1 {
-				t.Errorf("pop: status %d", st)
-			}
-			return (*listNode)(h), idx
-		}
-		push := func(n *listNode, guess uintptr) {
-			for {
-				old := atomic.LoadPointer(head(guess))
-				atomic.StorePointer(&n.next, old)
-				var idx uintptr
-				st := opDo(limit, fb, func() int {
-					var st int
-					if mmcid {
-						idx, st = opLoadCbneStoreMMCID(heads, opStride, limit, uintptr(old), uintptr(unsafe.Pointer(n)))
-					} else {
-						idx, st = opLoadCbneStoreCPU(heads, opStride, limit, uintptr(old), uintptr(unsafe.Pointer(n)))
-					}
-					return st
-				}, func(shard uintptr) int {
-					var st int
-					idx, st = fallbackLoadCbneStore(shard, heads, opStride, limit, uintptr(old), uintptr(unsafe.Pointer(n)))
-					return st
-				})
-				if st == statusOK {
-					return
-				}
-				if st != 1 {
-					t.Errorf("push: status %d", st)
-					return
-				}
-				guess = idx
-			}
-		}
-		var pops atomic.Int64
-		opStress(t, fns, fb, func(w int, rng *rand.Rand) {
-			var held []*listNode
-			guess := uintptr(0)
-			for range 50 {
-				if n, idx := pop(); n != nil {
-					held = append(held, n)
-					guess = idx
-					pops.Add(1)
-				}
-				if len(held) > 0 && (rng.IntN(2) == 0 || len(held) > 4) {
-					push(held[len(held)-1], guess)
-					held = held[:len(held)-1]
-				}
-			}
-			for _, n := range held {
-				push(n, guess)
-			}
-		})
-		seen := make([]bool, nodes)
-		count := 0
-		for i := range limit {
-			for p := *head(i); p != nil; p = (*listNode)(p).next {
-				id := (*listNode)(p).id
-				if id >= nodes || seen[id] {
-					t.Fatalf("list %d: node %d twice or corrupt", i, id)
-				}
-				seen[id] = true
-				count++
-			}
-		}
-		if count != nodes || pops.Load() == 0 {
-			t.Errorf("%d nodes in the lists after %d pops, want %d", count, pops.Load(), nodes)
-		}
-	})
 }
 
 // testCaches is the pool cache layout of the op tests: slot i's count word
@@ -719,8 +475,8 @@ func TestOpIndexRange(t *testing.T) {
 	}
 	base, slots := words(1)
 	for _, f := range []func() (uintptr, int){
-		func() (uintptr, int) { return opLoadAddStoreCPU(base, opStride, 0, 1) },
-		func() (uintptr, int) { return opLoadAddStoreMMCID(base, opStride, 0, 1) },
+		func() (uintptr, int) { return opLoadCbneStoreCPU(base, opStride, 0, 0, 1) },
+		func() (uintptr, int) { return opLoadCbneStoreMMCID(base, opStride, 0, 0, 1) },
 	} {
 		for {
 			idx, st := f()
@@ -787,7 +543,7 @@ func TestOpsDisabled(t *testing.T) {
 	atomic.StoreUint64(cs, 0)
 	base, slots := words(opLimit())
 	for range 100 {
-		if _, st := opLoadAddStoreCPU(base, opStride, opLimit(), 1); st != statusUnregistered {
+		if _, st := opLoadCbneStoreCPU(base, opStride, opLimit(), 0, 1); st != statusUnregistered {
 			t.Fatalf("disabled op: status %d, want %d", st, statusUnregistered)
 		}
 		if _, st := opLoadCbneStoreMMCID(base, opStride, opLimit(), 0, 1); st != statusUnregistered {

@@ -166,324 +166,6 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-TEXT ·opLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadAddStoreCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  inc+24(FP), CX
-	ADDQ  CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+32(FP)
-	MOVQ $+0, status+40(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+32(FP)
-	MOVQ $-2, status+40(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+32(FP)
-	MOVQ $-1, status+40(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+16(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadAddStoreMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  inc+24(FP), CX
-	ADDQ  CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+32(FP)
-	MOVQ $+0, status+40(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+32(FP)
-	MOVQ $-2, status+40(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+32(FP)
-	MOVQ $-1, status+40(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+24(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbeqStoreAddLoadStoreCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expectnot+24(FP)
-	JEQ   fail1
-	MOVQ  voff+32(FP), DX
-	MOVQ  (CX)(DX*1), DI
-	MOVQ  DI, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ CX, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $+0, status+56(FP)
-	RET
-
-fail1:
-	MOVQ $+0, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $+1, status+56(FP)
-	RET
-
-indexrange:
-	MOVQ $+0, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $-2, status+56(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, head+40(FP)
-	MOVQ $+0, idx+48(FP)
-	MOVQ $-1, status+56(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+32(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbeqStoreAddLoadStoreMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expectnot+24(FP)
-	JEQ   fail1
-	MOVQ  voff+32(FP), DX
-	MOVQ  (CX)(DX*1), DI
-	MOVQ  DI, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ CX, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $+0, status+56(FP)
-	RET
-
-fail1:
-	MOVQ $+0, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $+1, status+56(FP)
-	RET
-
-indexrange:
-	MOVQ $+0, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $-2, status+56(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, head+40(FP)
-	MOVQ $+0, idx+48(FP)
-	MOVQ $-1, status+56(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+40(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
 // func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
 	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
@@ -551,7 +233,7 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+48(SB), R14
+	LEAQ ·zopAborts+16(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -623,367 +305,7 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+56(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneStoreStoreCPU(SB), NOSPLIT, $0-72
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbneStoreStoreCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  off2+32(FP), CX
-	MOVQ  newv2+40(FP), DX
-	MOVQ  DX, (SI)(CX*1)
-	MOVQ  newv+48(FP), CX
-	MOVQ  CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+56(FP)
-	MOVQ $+0, status+64(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+56(FP)
-	MOVQ $+1, status+64(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+56(FP)
-	MOVQ $-2, status+64(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+56(FP)
-	MOVQ $-1, status+64(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+64(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneStoreStoreMMCID(SB), NOSPLIT, $0-72
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbneStoreStoreMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  off2+32(FP), CX
-	MOVQ  newv2+40(FP), DX
-	MOVQ  DX, (SI)(CX*1)
-	MOVQ  newv+48(FP), CX
-	MOVQ  CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+56(FP)
-	MOVQ $+0, status+64(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+56(FP)
-	MOVQ $+1, status+64(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+56(FP)
-	MOVQ $-2, status+64(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+56(FP)
-	MOVQ $-1, status+64(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+72(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbneMemcpyStoreCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  SI, DX
-	ADDQ  dstOff+32(FP), DX
-	MOVQ  src+40(FP), CX
-	MOVQ  n+48(FP), DI
-	XORQ  R8, R8
-
-copy1:
-	CMPQ    R8, DI
-	JCC     copied1
-	MOVBLZX (CX)(R8*1), R9
-	MOVB    R9, (DX)(R8*1)
-	INCQ    R8
-	JMP     copy1
-
-copied1:
-	MOVQ newv+56(FP), CX
-	MOVQ CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+64(FP)
-	MOVQ $+0, status+72(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+64(FP)
-	MOVQ $+1, status+72(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+64(FP)
-	MOVQ $-2, status+72(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+64(FP)
-	MOVQ $-1, status+72(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+80(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbneMemcpyStoreMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  SI, DX
-	ADDQ  dstOff+32(FP), DX
-	MOVQ  src+40(FP), CX
-	MOVQ  n+48(FP), DI
-	XORQ  R8, R8
-
-copy1:
-	CMPQ    R8, DI
-	JCC     copied1
-	MOVBLZX (CX)(R8*1), R9
-	MOVB    R9, (DX)(R8*1)
-	INCQ    R8
-	JMP     copy1
-
-copied1:
-	MOVQ newv+56(FP), CX
-	MOVQ CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+64(FP)
-	MOVQ $+0, status+72(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+64(FP)
-	MOVQ $+1, status+72(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+64(FP)
-	MOVQ $-2, status+72(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+64(FP)
-	MOVQ $-1, status+72(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+88(SB), R14
+	LEAQ ·zopAborts+24(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -1075,7 +397,7 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+96(SB), R14
+	LEAQ ·zopAborts+32(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -1167,7 +489,7 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+104(SB), R14
+	LEAQ ·zopAborts+40(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -1265,7 +587,7 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+112(SB), R14
+	LEAQ ·zopAborts+48(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -1363,7 +685,7 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+120(SB), R14
+	LEAQ ·zopAborts+56(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -1434,7 +756,7 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+128(SB), R14
+	LEAQ ·zopAborts+64(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -1531,7 +853,7 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+136(SB), R14
+	LEAQ ·zopAborts+72(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -1630,7 +952,7 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+144(SB), R14
+	LEAQ ·zopAborts+80(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -1714,12 +1036,12 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+152(SB), R14
+	LEAQ ·zopAborts+88(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
 
-// func zopAddrs(fns *[20]unsafe.Pointer, descs *[20]unsafe.Pointer)
+// func zopAddrs(fns *[12]unsafe.Pointer, descs *[12]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ fns+0(FP), DI
 	MOVQ descs+8(FP), SI
@@ -1731,103 +1053,55 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ AX, 8(DI)
 	LEAQ zdescLoadCbneStoreMMCID<>+0(SB), AX
 	MOVQ AX, 8(SI)
-	LEAQ ·opLoadAddStoreCPU+0(SB), AX
-	MOVQ AX, 16(DI)
-	LEAQ zdescLoadAddStoreCPU<>+0(SB), AX
-	MOVQ AX, 16(SI)
-	LEAQ ·opLoadAddStoreMMCID+0(SB), AX
-	MOVQ AX, 24(DI)
-	LEAQ zdescLoadAddStoreMMCID<>+0(SB), AX
-	MOVQ AX, 24(SI)
-	LEAQ ·opLoadCbeqStoreAddLoadStoreCPU+0(SB), AX
-	MOVQ AX, 32(DI)
-	LEAQ zdescLoadCbeqStoreAddLoadStoreCPU<>+0(SB), AX
-	MOVQ AX, 32(SI)
-	LEAQ ·opLoadCbeqStoreAddLoadStoreMMCID+0(SB), AX
-	MOVQ AX, 40(DI)
-	LEAQ zdescLoadCbeqStoreAddLoadStoreMMCID<>+0(SB), AX
-	MOVQ AX, 40(SI)
 	LEAQ ·opLoadAddLoadLoadAddStoreCPU+0(SB), AX
-	MOVQ AX, 48(DI)
+	MOVQ AX, 16(DI)
 	LEAQ zdescLoadAddLoadLoadAddStoreCPU<>+0(SB), AX
-	MOVQ AX, 48(SI)
+	MOVQ AX, 16(SI)
 	LEAQ ·opLoadAddLoadLoadAddStoreMMCID+0(SB), AX
-	MOVQ AX, 56(DI)
+	MOVQ AX, 24(DI)
 	LEAQ zdescLoadAddLoadLoadAddStoreMMCID<>+0(SB), AX
-	MOVQ AX, 56(SI)
-	LEAQ ·opLoadCbneStoreStoreCPU+0(SB), AX
-	MOVQ AX, 64(DI)
-	LEAQ zdescLoadCbneStoreStoreCPU<>+0(SB), AX
-	MOVQ AX, 64(SI)
-	LEAQ ·opLoadCbneStoreStoreMMCID+0(SB), AX
-	MOVQ AX, 72(DI)
-	LEAQ zdescLoadCbneStoreStoreMMCID<>+0(SB), AX
-	MOVQ AX, 72(SI)
-	LEAQ ·opLoadCbneMemcpyStoreCPU+0(SB), AX
-	MOVQ AX, 80(DI)
-	LEAQ zdescLoadCbneMemcpyStoreCPU<>+0(SB), AX
-	MOVQ AX, 80(SI)
-	LEAQ ·opLoadCbneMemcpyStoreMMCID+0(SB), AX
-	MOVQ AX, 88(DI)
-	LEAQ zdescLoadCbneMemcpyStoreMMCID<>+0(SB), AX
-	MOVQ AX, 88(SI)
+	MOVQ AX, 24(SI)
 	LEAQ ·opPoolPopCPU+0(SB), AX
-	MOVQ AX, 96(DI)
+	MOVQ AX, 32(DI)
 	LEAQ zdescPoolPopCPU<>+0(SB), AX
-	MOVQ AX, 96(SI)
+	MOVQ AX, 32(SI)
 	LEAQ ·opPoolPopMMCID+0(SB), AX
-	MOVQ AX, 104(DI)
+	MOVQ AX, 40(DI)
 	LEAQ zdescPoolPopMMCID<>+0(SB), AX
-	MOVQ AX, 104(SI)
+	MOVQ AX, 40(SI)
 	LEAQ ·opPoolPushCPU+0(SB), AX
-	MOVQ AX, 112(DI)
+	MOVQ AX, 48(DI)
 	LEAQ zdescPoolPushCPU<>+0(SB), AX
-	MOVQ AX, 112(SI)
+	MOVQ AX, 48(SI)
 	LEAQ ·opPoolPushMMCID+0(SB), AX
-	MOVQ AX, 120(DI)
+	MOVQ AX, 56(DI)
 	LEAQ zdescPoolPushMMCID<>+0(SB), AX
-	MOVQ AX, 120(SI)
+	MOVQ AX, 56(SI)
 	LEAQ ·counterAdd+0(SB), AX
-	MOVQ AX, 128(DI)
+	MOVQ AX, 64(DI)
 	LEAQ zdescCounterAdd<>+0(SB), AX
-	MOVQ AX, 128(SI)
+	MOVQ AX, 64(SI)
 	LEAQ ·poolGet+0(SB), AX
-	MOVQ AX, 136(DI)
+	MOVQ AX, 72(DI)
 	LEAQ zdescPoolGet<>+0(SB), AX
-	MOVQ AX, 136(SI)
+	MOVQ AX, 72(SI)
 	LEAQ ·poolPut+0(SB), AX
-	MOVQ AX, 144(DI)
+	MOVQ AX, 80(DI)
 	LEAQ zdescPoolPut<>+0(SB), AX
-	MOVQ AX, 144(SI)
+	MOVQ AX, 80(SI)
 	LEAQ ·shardLock+0(SB), AX
-	MOVQ AX, 152(DI)
+	MOVQ AX, 88(DI)
 	LEAQ zdescShardLock<>+0(SB), AX
-	MOVQ AX, 152(SI)
+	MOVQ AX, 88(SI)
 	RET
 
 GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
 
 GLOBL zdescLoadCbneStoreMMCID<>(SB), NOPTR, $32
 
-GLOBL zdescLoadAddStoreCPU<>(SB), NOPTR, $32
-
-GLOBL zdescLoadAddStoreMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbeqStoreAddLoadStoreCPU<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbeqStoreAddLoadStoreMMCID<>(SB), NOPTR, $32
-
 GLOBL zdescLoadAddLoadLoadAddStoreCPU<>(SB), NOPTR, $32
 
 GLOBL zdescLoadAddLoadLoadAddStoreMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbneStoreStoreCPU<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbneStoreStoreMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbneMemcpyStoreCPU<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbneMemcpyStoreMMCID<>(SB), NOPTR, $32
 
 GLOBL zdescPoolPopCPU<>(SB), NOPTR, $32
 

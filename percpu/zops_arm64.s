@@ -154,302 +154,6 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadAddStoreCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   inc+24(FP), R2
-	MOVD   0(R4), R16
-	ADD    R2, R16, R16
-	MOVD   R16, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+32(FP)
-	MOVD   ZR, status+40(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+32(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+40(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+32(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+40(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+16(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadAddStoreMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   inc+24(FP), R2
-	MOVD   0(R4), R16
-	ADD    R2, R16, R16
-	MOVD   R16, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+32(FP)
-	MOVD   ZR, status+40(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+32(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+40(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+32(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+40(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+24(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbeqStoreAddLoadStoreCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expectnot+24(FP), R3
-	CMP    R3, R2
-	BEQ    fail1
-	MOVD   voff+32(FP), R3
-	ADD    R3, R2, R17
-	MOVD   0(R17), R5
-	MOVD   R5, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R2, head+40(FP)
-	MOVD   R1, idx+48(FP)
-	MOVD   ZR, status+56(FP)
-	RET
-
-fail1:
-	MOVD   ZR, head+40(FP)
-	MOVD   R1, idx+48(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-indexrange:
-	MOVD   ZR, head+40(FP)
-	MOVD   R1, idx+48(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, head+40(FP)
-	MOVD   ZR, idx+48(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+56(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+32(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbeqStoreAddLoadStoreMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expectnot+24(FP), R3
-	CMP    R3, R2
-	BEQ    fail1
-	MOVD   voff+32(FP), R3
-	ADD    R3, R2, R17
-	MOVD   0(R17), R5
-	MOVD   R5, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R2, head+40(FP)
-	MOVD   R1, idx+48(FP)
-	MOVD   ZR, status+56(FP)
-	RET
-
-fail1:
-	MOVD   ZR, head+40(FP)
-	MOVD   R1, idx+48(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-indexrange:
-	MOVD   ZR, head+40(FP)
-	MOVD   R1, idx+48(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+56(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, head+40(FP)
-	MOVD   ZR, idx+48(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+56(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+40(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
 // func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 // Indexed by cpu_id; see the Go declaration.
 TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
@@ -509,7 +213,7 @@ unregistered:
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+48(SB), R16
+	MOVD   $·zopAborts+16(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -577,345 +281,7 @@ unregistered:
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+56(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadCbneStoreStoreCPU(SB), NOSPLIT, $0-72
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbneStoreStoreCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   off2+32(FP), R2
-	MOVD   newv2+40(FP), R3
-	ADD    R2, R4, R17
-	MOVD   R3, 0(R17)
-	MOVD   newv+48(FP), R2
-	MOVD   R2, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+56(FP)
-	MOVD   ZR, status+64(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+56(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+56(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+56(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+64(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+64(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadCbneStoreStoreMMCID(SB), NOSPLIT, $0-72
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbneStoreStoreMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   off2+32(FP), R2
-	MOVD   newv2+40(FP), R3
-	ADD    R2, R4, R17
-	MOVD   R3, 0(R17)
-	MOVD   newv+48(FP), R2
-	MOVD   R2, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+56(FP)
-	MOVD   ZR, status+64(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+56(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+56(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+56(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+64(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+72(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbneMemcpyStoreCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   dstOff+32(FP), R2
-	ADD    R2, R4, R3
-	MOVD   src+40(FP), R2
-	MOVD   n+48(FP), R5
-	MOVD   ZR, R6
-
-copy1:
-	CMP    R5, R6
-	BHS    copied1
-	MOVBU  (R2)(R6), R7
-	MOVB   R7, (R3)(R6)
-	ADD    $1, R6, R6
-	B      copy1
-
-copied1:
-	MOVD   newv+56(FP), R2
-	MOVD   R2, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+64(FP)
-	MOVD   ZR, status+72(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+64(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+72(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+64(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+72(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+64(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+72(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+80(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbneMemcpyStoreMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   dstOff+32(FP), R2
-	ADD    R2, R4, R3
-	MOVD   src+40(FP), R2
-	MOVD   n+48(FP), R5
-	MOVD   ZR, R6
-
-copy1:
-	CMP    R5, R6
-	BHS    copied1
-	MOVBU  (R2)(R6), R7
-	MOVB   R7, (R3)(R6)
-	ADD    $1, R6, R6
-	B      copy1
-
-copied1:
-	MOVD   newv+56(FP), R2
-	MOVD   R2, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+64(FP)
-	MOVD   ZR, status+72(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+64(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+72(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+64(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+72(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+64(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+72(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+88(SB), R16
+	MOVD   $·zopAborts+24(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -998,7 +364,7 @@ unregistered:
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+96(SB), R16
+	MOVD   $·zopAborts+32(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -1081,7 +447,7 @@ unregistered:
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+104(SB), R16
+	MOVD   $·zopAborts+40(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -1172,7 +538,7 @@ unregistered:
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+112(SB), R16
+	MOVD   $·zopAborts+48(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -1263,7 +629,7 @@ unregistered:
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+120(SB), R16
+	MOVD   $·zopAborts+56(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -1326,7 +692,7 @@ slow:
 	B      ·counterAddSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+128(SB), R16
+	MOVD   $·zopAborts+64(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -1409,7 +775,7 @@ slow:
 	B      ·poolGetSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+136(SB), R16
+	MOVD   $·zopAborts+72(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -1496,7 +862,7 @@ slow:
 	B      ·poolPutSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+144(SB), R16
+	MOVD   $·zopAborts+80(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -1567,7 +933,7 @@ slow:
 	B      ·shardLockSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+152(SB), R16
+	MOVD   $·zopAborts+88(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -1576,7 +942,7 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func zopAddrs(fns, descs *[20]unsafe.Pointer)
+// func zopAddrs(fns, descs *[12]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   fns+0(FP), R0
 	MOVD   descs+8(FP), R1
@@ -1588,92 +954,52 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   R2, 8(R0)
 	MOVD   $zdescLoadCbneStoreMMCID<>(SB), R2
 	MOVD   R2, 8(R1)
-	MOVD   $·opLoadAddStoreCPU(SB), R2
-	MOVD   R2, 16(R0)
-	MOVD   $zdescLoadAddStoreCPU<>(SB), R2
-	MOVD   R2, 16(R1)
-	MOVD   $·opLoadAddStoreMMCID(SB), R2
-	MOVD   R2, 24(R0)
-	MOVD   $zdescLoadAddStoreMMCID<>(SB), R2
-	MOVD   R2, 24(R1)
-	MOVD   $·opLoadCbeqStoreAddLoadStoreCPU(SB), R2
-	MOVD   R2, 32(R0)
-	MOVD   $zdescLoadCbeqStoreAddLoadStoreCPU<>(SB), R2
-	MOVD   R2, 32(R1)
-	MOVD   $·opLoadCbeqStoreAddLoadStoreMMCID(SB), R2
-	MOVD   R2, 40(R0)
-	MOVD   $zdescLoadCbeqStoreAddLoadStoreMMCID<>(SB), R2
-	MOVD   R2, 40(R1)
 	MOVD   $·opLoadAddLoadLoadAddStoreCPU(SB), R2
-	MOVD   R2, 48(R0)
+	MOVD   R2, 16(R0)
 	MOVD   $zdescLoadAddLoadLoadAddStoreCPU<>(SB), R2
-	MOVD   R2, 48(R1)
+	MOVD   R2, 16(R1)
 	MOVD   $·opLoadAddLoadLoadAddStoreMMCID(SB), R2
-	MOVD   R2, 56(R0)
+	MOVD   R2, 24(R0)
 	MOVD   $zdescLoadAddLoadLoadAddStoreMMCID<>(SB), R2
-	MOVD   R2, 56(R1)
-	MOVD   $·opLoadCbneStoreStoreCPU(SB), R2
-	MOVD   R2, 64(R0)
-	MOVD   $zdescLoadCbneStoreStoreCPU<>(SB), R2
-	MOVD   R2, 64(R1)
-	MOVD   $·opLoadCbneStoreStoreMMCID(SB), R2
-	MOVD   R2, 72(R0)
-	MOVD   $zdescLoadCbneStoreStoreMMCID<>(SB), R2
-	MOVD   R2, 72(R1)
-	MOVD   $·opLoadCbneMemcpyStoreCPU(SB), R2
-	MOVD   R2, 80(R0)
-	MOVD   $zdescLoadCbneMemcpyStoreCPU<>(SB), R2
-	MOVD   R2, 80(R1)
-	MOVD   $·opLoadCbneMemcpyStoreMMCID(SB), R2
-	MOVD   R2, 88(R0)
-	MOVD   $zdescLoadCbneMemcpyStoreMMCID<>(SB), R2
-	MOVD   R2, 88(R1)
+	MOVD   R2, 24(R1)
 	MOVD   $·opPoolPopCPU(SB), R2
-	MOVD   R2, 96(R0)
+	MOVD   R2, 32(R0)
 	MOVD   $zdescPoolPopCPU<>(SB), R2
-	MOVD   R2, 96(R1)
+	MOVD   R2, 32(R1)
 	MOVD   $·opPoolPopMMCID(SB), R2
-	MOVD   R2, 104(R0)
+	MOVD   R2, 40(R0)
 	MOVD   $zdescPoolPopMMCID<>(SB), R2
-	MOVD   R2, 104(R1)
+	MOVD   R2, 40(R1)
 	MOVD   $·opPoolPushCPU(SB), R2
-	MOVD   R2, 112(R0)
+	MOVD   R2, 48(R0)
 	MOVD   $zdescPoolPushCPU<>(SB), R2
-	MOVD   R2, 112(R1)
+	MOVD   R2, 48(R1)
 	MOVD   $·opPoolPushMMCID(SB), R2
-	MOVD   R2, 120(R0)
+	MOVD   R2, 56(R0)
 	MOVD   $zdescPoolPushMMCID<>(SB), R2
-	MOVD   R2, 120(R1)
+	MOVD   R2, 56(R1)
 	MOVD   $·counterAdd(SB), R2
-	MOVD   R2, 128(R0)
+	MOVD   R2, 64(R0)
 	MOVD   $zdescCounterAdd<>(SB), R2
-	MOVD   R2, 128(R1)
+	MOVD   R2, 64(R1)
 	MOVD   $·poolGet(SB), R2
-	MOVD   R2, 136(R0)
+	MOVD   R2, 72(R0)
 	MOVD   $zdescPoolGet<>(SB), R2
-	MOVD   R2, 136(R1)
+	MOVD   R2, 72(R1)
 	MOVD   $·poolPut(SB), R2
-	MOVD   R2, 144(R0)
+	MOVD   R2, 80(R0)
 	MOVD   $zdescPoolPut<>(SB), R2
-	MOVD   R2, 144(R1)
+	MOVD   R2, 80(R1)
 	MOVD   $·shardLock(SB), R2
-	MOVD   R2, 152(R0)
+	MOVD   R2, 88(R0)
 	MOVD   $zdescShardLock<>(SB), R2
-	MOVD   R2, 152(R1)
+	MOVD   R2, 88(R1)
 	RET
 
 GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
 GLOBL zdescLoadCbneStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescLoadAddStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadAddStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescLoadCbeqStoreAddLoadStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadCbeqStoreAddLoadStoreMMCID<>(SB), NOPTR, $32
 GLOBL zdescLoadAddLoadLoadAddStoreCPU<>(SB), NOPTR, $32
 GLOBL zdescLoadAddLoadLoadAddStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneStoreStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneStoreStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneMemcpyStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneMemcpyStoreMMCID<>(SB), NOPTR, $32
 GLOBL zdescPoolPopCPU<>(SB), NOPTR, $32
 GLOBL zdescPoolPopMMCID<>(SB), NOPTR, $32
 GLOBL zdescPoolPushCPU<>(SB), NOPTR, $32

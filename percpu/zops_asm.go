@@ -43,56 +43,6 @@ func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expe
 //go:noescape
 func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
 
-// opLoadAddStoreCPU adds inc to the word at base + idx*stride.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-//
-//go:noescape
-func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-
-// opLoadAddStoreMMCID adds inc to the word at base + idx*stride.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-
-// opLoadCbeqStoreAddLoadStoreCPU pops the head of the singly linked list whose head pointer is the word at
-// base + idx*stride: head = *slot; if head == expectnot fail 1; *slot =
-// *(head + voff) (the next pointer at offset voff in the node); returns head.
-// Nodes must not be Go heap memory the collector scans through this list.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-//
-//go:noescape
-func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-
-// opLoadCbeqStoreAddLoadStoreMMCID pops the head of the singly linked list whose head pointer is the word at
-// base + idx*stride: head = *slot; if head == expectnot fail 1; *slot =
-// *(head + voff) (the next pointer at offset voff in the node); returns head.
-// Nodes must not be Go heap memory the collector scans through this list.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-
 // opLoadAddLoadLoadAddStoreCPU loads the slot array p = *ptr inside the section and adds inc to the word at
 // p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
 // (membarrier RSEQ) knows no section still commits to the old array.
@@ -118,80 +68,6 @@ func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uint
 //
 //go:noescape
 func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-
-// opLoadCbneStoreStoreCPU compares the word at base + idx*stride with expect; if equal, stores newv2 at
-// slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
-// if the word differs from expect (nothing stored).
-// Contract: the store to slot + off2 is speculative. A section aborted between it
-// and the commit leaves newv2 there although the slot word still holds expect,
-// and its retry may run on another CPU. Only the commit publishes: slot + off2
-// must be memory no reader trusts until the slot word says so (for example the
-// record just above a published count, as the kernel's rseq selftests do).
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-//
-//go:noescape
-func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-
-// opLoadCbneStoreStoreMMCID compares the word at base + idx*stride with expect; if equal, stores newv2 at
-// slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
-// if the word differs from expect (nothing stored).
-// Contract: the store to slot + off2 is speculative. A section aborted between it
-// and the commit leaves newv2 there although the slot word still holds expect,
-// and its retry may run on another CPU. Only the commit publishes: slot + off2
-// must be memory no reader trusts until the slot word says so (for example the
-// record just above a published count, as the kernel's rseq selftests do).
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-
-// opLoadCbneMemcpyStoreCPU compares the word at base + idx*stride with expect; if equal, copies n bytes
-// from src to slot + dstOff (speculative) and then stores newv at the slot
-// (commit). Fails with 1 if the word differs from expect (nothing copied).
-// Contract: the copy is speculative. A section aborted after copying some or all
-// of the bytes and before the commit leaves them at slot + dstOff although the
-// slot word still holds expect, and its retry may run on another CPU. Only the
-// commit publishes: the destination must be memory no reader trusts until the
-// slot word says so (for example the record just above a published count, as
-// the kernel's rseq selftests' buffer tests do).
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-//
-//go:noescape
-func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-
-// opLoadCbneMemcpyStoreMMCID compares the word at base + idx*stride with expect; if equal, copies n bytes
-// from src to slot + dstOff (speculative) and then stores newv at the slot
-// (commit). Fails with 1 if the word differs from expect (nothing copied).
-// Contract: the copy is speculative. A section aborted after copying some or all
-// of the bytes and before the commit leaves them at slot + dstOff although the
-// slot word still holds expect, and its retry may run on another CPU. Only the
-// commit publishes: the destination must be memory no reader trusts until the
-// slot word says so (for example the record just above a published count, as
-// the kernel's rseq selftests' buffer tests do).
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
 
 // opPoolPopCPU pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
 // *count = n-1, where count = tops + idx*64 and region = entries + idx*span.

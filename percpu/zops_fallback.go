@@ -39,53 +39,6 @@ func fallbackLoadCbneStore(shard uintptr, base unsafe.Pointer, stride uintptr, l
 	return shard, statusOK
 }
 
-// fallbackLoadAddStore is the portable opLoadAddStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op adds inc to the word at base + idx*stride.
-func fallbackLoadAddStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
-	if shard >= limit {
-		return shard, statusIndexRange
-	}
-	lk := rseqop.FallbackLock(shard)
-	lk.Lock()
-	defer lk.Unlock()
-	v2 := uint64(stride)
-	v3 := uint64(shard) * v2
-	v4 := base
-	v5 := unsafe.Add(v4, v3)
-	v6 := uint64(inc)
-	atomic.AddUint64((*uint64)(v5), v6)
-	return shard, statusOK
-}
-
-// fallbackLoadCbeqStoreAddLoadStore is the portable opLoadCbeqStoreAddLoadStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op pops the head of the singly linked list whose head pointer is the word at
-// base + idx*stride: head = *slot; if head == expectnot fail 1; *slot =
-// *(head + voff) (the next pointer at offset voff in the node); returns head.
-// Nodes must not be Go heap memory the collector scans through this list.
-func fallbackLoadCbeqStoreAddLoadStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int) {
-	if shard >= limit {
-		return nil, shard, statusIndexRange
-	}
-	lk := rseqop.FallbackLock(shard)
-	lk.Lock()
-	defer lk.Unlock()
-	v2 := uint64(stride)
-	v3 := uint64(shard) * v2
-	v4 := base
-	v5 := unsafe.Add(v4, v3)
-	v6 := atomic.LoadPointer((*unsafe.Pointer)(v5))
-	v7 := expectnot
-	if uint64(uintptr(v6)) == uint64(uintptr(v7)) {
-		return nil, shard, 1
-	}
-	v8 := uint64(voff)
-	v9 := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(v6, v8*1)))
-	atomic.StorePointer((*unsafe.Pointer)(v5), v9)
-	return v6, shard, statusOK
-}
-
 // fallbackLoadAddLoadLoadAddStore is the portable opLoadAddLoadLoadAddStoreCPU/MMCID: the same effect on slot
 // shard, chosen by the caller, under that shard's fallback lock; idx returns
 // shard. The op loads the slot array p = *ptr inside the section and adds inc to the word at
@@ -104,77 +57,6 @@ func fallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride u
 	v5 := uint64(shard) * v4
 	v6 := uint64(inc)
 	atomic.AddUint64((*uint64)(unsafe.Add(v3, v5*1)), v6)
-	return shard, statusOK
-}
-
-// fallbackLoadCbneStoreStore is the portable opLoadCbneStoreStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op compares the word at base + idx*stride with expect; if equal, stores newv2 at
-// slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
-// if the word differs from expect (nothing stored).
-// Contract: the store to slot + off2 is speculative. A section aborted between it
-// and the commit leaves newv2 there although the slot word still holds expect,
-// and its retry may run on another CPU. Only the commit publishes: slot + off2
-// must be memory no reader trusts until the slot word says so (for example the
-// record just above a published count, as the kernel's rseq selftests do).
-func fallbackLoadCbneStoreStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int) {
-	if shard >= limit {
-		return shard, statusIndexRange
-	}
-	lk := rseqop.FallbackLock(shard)
-	lk.Lock()
-	defer lk.Unlock()
-	v2 := uint64(stride)
-	v3 := uint64(shard) * v2
-	v4 := base
-	v5 := unsafe.Add(v4, v3)
-	v6 := atomic.LoadUint64((*uint64)(v5))
-	v7 := uint64(expect)
-	if v6 != v7 {
-		return shard, 1
-	}
-	v8 := uint64(off2)
-	v9 := uint64(newv2)
-	atomic.StoreUint64((*uint64)(unsafe.Add(v5, v8*1)), v9)
-	v10 := uint64(newv)
-	atomic.StoreUint64((*uint64)(v5), v10)
-	return shard, statusOK
-}
-
-// fallbackLoadCbneMemcpyStore is the portable opLoadCbneMemcpyStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op compares the word at base + idx*stride with expect; if equal, copies n bytes
-// from src to slot + dstOff (speculative) and then stores newv at the slot
-// (commit). Fails with 1 if the word differs from expect (nothing copied).
-// Contract: the copy is speculative. A section aborted after copying some or all
-// of the bytes and before the commit leaves them at slot + dstOff although the
-// slot word still holds expect, and its retry may run on another CPU. Only the
-// commit publishes: the destination must be memory no reader trusts until the
-// slot word says so (for example the record just above a published count, as
-// the kernel's rseq selftests' buffer tests do).
-func fallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int) {
-	if shard >= limit {
-		return shard, statusIndexRange
-	}
-	lk := rseqop.FallbackLock(shard)
-	lk.Lock()
-	defer lk.Unlock()
-	v2 := uint64(stride)
-	v3 := uint64(shard) * v2
-	v4 := base
-	v5 := unsafe.Add(v4, v3)
-	v6 := atomic.LoadUint64((*uint64)(v5))
-	v7 := uint64(expect)
-	if v6 != v7 {
-		return shard, 1
-	}
-	v8 := uint64(dstOff)
-	v9 := unsafe.Add(v5, v8)
-	v10 := src
-	v11 := uint64(n)
-	copy(unsafe.Slice((*byte)(v9), v11), unsafe.Slice((*byte)(v10), v11))
-	v14 := uint64(newv)
-	atomic.StoreUint64((*uint64)(v5), v14)
 	return shard, statusOK
 }
 

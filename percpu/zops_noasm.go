@@ -27,43 +27,11 @@ func opLoadCbneStoreMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ u
 	return 0, statusUnregistered
 }
 
-func opLoadAddStoreCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ int64) (uintptr, int) {
-	return 0, statusUnregistered
-}
-
-func opLoadAddStoreMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ int64) (uintptr, int) {
-	return 0, statusUnregistered
-}
-
-func opLoadCbeqStoreAddLoadStoreCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ unsafe.Pointer, _ uintptr) (unsafe.Pointer, uintptr, int) {
-	return nil, 0, statusUnregistered
-}
-
-func opLoadCbeqStoreAddLoadStoreMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ unsafe.Pointer, _ uintptr) (unsafe.Pointer, uintptr, int) {
-	return nil, 0, statusUnregistered
-}
-
 func opLoadAddLoadLoadAddStoreCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ int64) (uintptr, int) {
 	return 0, statusUnregistered
 }
 
 func opLoadAddLoadLoadAddStoreMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ int64) (uintptr, int) {
-	return 0, statusUnregistered
-}
-
-func opLoadCbneStoreStoreCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr) (uintptr, int) {
-	return 0, statusUnregistered
-}
-
-func opLoadCbneStoreStoreMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ uintptr) (uintptr, int) {
-	return 0, statusUnregistered
-}
-
-func opLoadCbneMemcpyStoreCPU(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer, _ uintptr, _ uintptr) (uintptr, int) {
-	return 0, statusUnregistered
-}
-
-func opLoadCbneMemcpyStoreMMCID(_ unsafe.Pointer, _ uintptr, _ uintptr, _ uintptr, _ uintptr, _ unsafe.Pointer, _ uintptr, _ uintptr) (uintptr, int) {
 	return 0, statusUnregistered
 }
 

@@ -15,7 +15,7 @@ const (
 )
 
 // zopCount is the number of generated asm functions (two per op, one per hot op).
-const zopCount = 20
+const zopCount = 12
 
 // zopPackage is the import path this package's ops register under.
 const zopPackage = "github.com/gorseq/rseq/percpu"
@@ -49,16 +49,8 @@ var (
 var zopTable = [zopCount]rseqop.Func{
 	{Op: "LoadCbneStore", Name: "opLoadCbneStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}},
 	{Op: "LoadCbneStore", Name: "opLoadCbneStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}},
-	{Op: "LoadAddStore", Name: "opLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}},
-	{Op: "LoadAddStore", Name: "opLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}},
-	{Op: "LoadCbeqStoreAddLoadStore", Name: "opLoadCbeqStoreAddLoadStoreCPU", Index: "cpu_id", Fails: []string{"head == expectnot (empty list)"}},
-	{Op: "LoadCbeqStoreAddLoadStore", Name: "opLoadCbeqStoreAddLoadStoreMMCID", Index: "mm_cid", Fails: []string{"head == expectnot (empty list)"}},
 	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}},
 	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}},
-	{Op: "LoadCbneStoreStore", Name: "opLoadCbneStoreStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}},
-	{Op: "LoadCbneStoreStore", Name: "opLoadCbneStoreStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}},
-	{Op: "LoadCbneMemcpyStore", Name: "opLoadCbneMemcpyStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}},
-	{Op: "LoadCbneMemcpyStore", Name: "opLoadCbneMemcpyStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}},
 	{Op: "PoolPop", Name: "opPoolPopCPU", Index: "cpu_id", Fails: []string{"cache empty"}},
 	{Op: "PoolPop", Name: "opPoolPopMMCID", Index: "mm_cid", Fails: []string{"cache empty"}},
 	{Op: "PoolPush", Name: "opPoolPushCPU", Index: "cpu_id", Fails: []string{"cache full", "write barrier on (the collector is marking)"}},

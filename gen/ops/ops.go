@@ -1,6 +1,8 @@
-// Package ops holds the description of every per-CPU operation gorseq
-// generates. To add an op, write a function here that builds it, add it to
-// All, and run go generate ./percpu (see gen/README.md).
+// Package ops holds the descriptions of percpu's per-CPU operations (All)
+// and of librseq's op set (Librseq). To add an op to percpu, write a
+// function here that builds it, add it to All, and run go generate
+// ./percpu; a module of its own describes its ops in its own generator
+// program (see gen/README.md).
 //
 // Conventions shared by the ops: a per-CPU "slot" lives at
 // base + idx*stride, where idx is the index read inside the section (cpu_id
@@ -16,15 +18,36 @@ package ops
 //lint:ignore ST1001 the op descriptions are written in gen/ir's small language (Load, Commit, At, Imm, ...), read like librseq's templates; qualifying every word would bury them
 import . "github.com/gorseq/rseq/gen/ir"
 
-// All returns every op, in generation order (the order of the op table).
+// All returns percpu's ops, in generation order (the order of its op
+// table): the ones its structures call (Sharded: ShardLock and
+// LoadCbneStore; Counter: LoadAddLoadLoadAddStore and CounterAdd; Pool:
+// PoolPop, PoolPush, PoolGet, PoolPut). Every process that imports percpu
+// validates each at init.
 func All() []*Op {
-	var ops []*Op
-	for _, f := range []func() *Builder{
-		LoadCbneStore, LoadAddStore, LoadCbeqStoreAddLoadStore, LoadAddLoadLoadAddStore,
-		LoadCbneStoreStore, LoadCbneMemcpyStore,
+	return build(
+		LoadCbneStore, LoadAddLoadLoadAddStore,
 		PoolPop, PoolPush,
 		CounterAdd, PoolGet, PoolPut, ShardLock,
-	} {
+	)
+}
+
+// Librseq returns the descriptions of librseq's per-CPU operations
+// (rseq_load_cbne_store, rseq_load_add_store, the list pop, the indirect
+// add, the two-store and memcpy compare-and-publish). percpu generates only
+// the two it calls (All); the others are no product of gorseq (DESIGN.md,
+// "The librseq op set"): they stay here as worked descriptions to copy into
+// a generator program of one's own, checked by the generator's tests
+// (structure, assembly, asmdecl and link).
+func Librseq() []*Op {
+	return build(
+		LoadCbneStore, LoadAddStore, LoadCbeqStoreAddLoadStore, LoadAddLoadLoadAddStore,
+		LoadCbneStoreStore, LoadCbneMemcpyStore,
+	)
+}
+
+func build(fs ...func() *Builder) []*Op {
+	var ops []*Op
+	for _, f := range fs {
 		op, err := f().Build()
 		if err != nil {
 			panic(err)

@@ -7,7 +7,7 @@ import (
 )
 
 func TestAllValid(t *testing.T) {
-	for _, op := range All() {
+	for _, op := range append(All(), Librseq()...) {
 		if err := op.Validate(); err != nil {
 			t.Fatal(err)
 		}
