@@ -3,9 +3,10 @@
 package percpu
 
 import (
-	"github.com/gorseq/rseq/rseqop"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/gorseq/rseq/rseqop"
 )
 
 var _ = atomic.LoadUint64 // some op sets use no atomics

@@ -3,8 +3,9 @@
 package percpumax
 
 import (
-	"github.com/gorseq/rseq/rseqop"
 	"unsafe"
+
+	"github.com/gorseq/rseq/rseqop"
 )
 
 // Status values of the generated ops (DESIGN.md).

@@ -43,9 +43,17 @@ func header(t Target, constraint string, imports ...string) *file {
 	}
 	f.p("package %s", t.Package)
 	if len(imports) > 0 {
+		// The standard library first, then the others (goimports' order).
 		f.p("import (")
-		for _, im := range imports {
-			f.p("%q", im)
+		for _, std := range []bool{true, false} {
+			for _, im := range imports {
+				if !strings.Contains(strings.Split(im, "/")[0], ".") == std {
+					f.p("%q", im)
+				}
+			}
+			if std {
+				f.p("")
+			}
 		}
 		f.p(")")
 	}
