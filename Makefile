@@ -67,6 +67,7 @@ $(STATICCHECK):
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)
 	cd gen && $(abspath $(STATICCHECK)) ./...
+	$(call in-examples,$(abspath $(STATICCHECK)) ./...)
 	GOARCH=arm64 CGO_ENABLED=0 $(STATICCHECK) $(PKGS)
 
 # The generator's own module (gen/go.mod): IR, back ends, the structure

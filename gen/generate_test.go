@@ -30,11 +30,10 @@ func TestGenerateFindsPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := Generate(Config{Dir: pkg, Ops: nil})
-	if err == nil || !strings.Contains(err.Error(), "no ops") {
+	if _, err := Generate(Config{Dir: pkg, Ops: nil}); err == nil || !strings.Contains(err.Error(), "no ops") {
 		t.Errorf("no ops: err = %v", err)
 	}
-	files, err = Generate(Config{Dir: pkg, Ops: []*ir.Op{op}})
+	files, err := Generate(Config{Dir: pkg, Ops: []*ir.Op{op}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,60 +151,6 @@ func TestOpLoadCbneStore(t *testing.T) {
 	})
 }
 
-// publishedLog models how the speculative-store ops are meant to be used
-// (their contract in gen/ops): each slot is a count word followed by a ring
-// of logRecords records; a section writes record number count (the one just
-// above the published count, which no reader trusts) and commits count+1.
-// An aborted section may leave its speculative bytes in that record, and its
-// retry may run on another CPU: readers never look at it until a commit
-// publishes it. Record k always receives the value k+1 in every word, so a
-// later section that publishes it writes the same bytes again.
-type publishedLog struct {
-	recSize uintptr // bytes per record
-	stride  uintptr // bytes per slot: the count word and the ring, in whole cache lines
-	mem     []uint64
-}
-
-const logRecords = 8
-
-func newPublishedLog(limit, recSize uintptr) *publishedLog {
-	stride := (8 + logRecords*recSize + opStride - 1) / opStride * opStride
-	return &publishedLog{recSize: recSize, stride: stride, mem: make([]uint64, limit*stride/8)}
-}
-
-func (l *publishedLog) base() unsafe.Pointer { return unsafe.Pointer(&l.mem[0]) }
-
-// count returns slot idx's published count.
-func (l *publishedLog) count(idx uintptr) uint64 {
-	return atomic.LoadUint64(&l.mem[idx*l.stride/8])
-}
-
-// recordOff is the offset of record k within its slot.
-func (l *publishedLog) recordOff(k uintptr) uintptr { return 8 + k%logRecords*l.recSize }
-
-// check verifies every published record still in the ring (the last
-// logRecords-1: the ring position after them is where the next section
-// writes speculatively) and returns the sum of the counts.
-func (l *publishedLog) check(t *testing.T, limit uintptr) int64 {
-	t.Helper()
-	var sum int64
-	for i := range limit {
-		c := uintptr(l.count(i))
-		sum += int64(c)
-		for k := c - min(c, logRecords-1); k < c; k++ {
-			off := (i*l.stride + l.recordOff(k)) / 8
-			rec := l.mem[off : off+l.recSize/8]
-			for _, x := range rec {
-				if x != uint64(k+1) {
-					t.Errorf("slot %d (count %d): published record %d = %v, want every word %d", i, c, k, rec, k+1)
-					break
-				}
-			}
-		}
-	}
-	return sum
-}
-
 // testCaches is the pool cache layout of the op tests: slot i's count word
 // at tops + i*64, its entries at ent + i*poolTestSpan (a span that is not a
 // multiple of 64, on purpose: the ops must not care).
