@@ -896,7 +896,11 @@ func TestPoolMarkingUnderGC(t *testing.T) {
 				cycles.Add(1)
 			}
 		})
-		deadline := time.Now().Add(10 * time.Second)
+		// Pairs land inside a mark phase only when the scheduler runs this
+		// goroutine while the collector marks; under -race on a loaded
+		// machine that can take long, so the loop waits for them (up to
+		// 60 s) rather than for a fixed time.
+		deadline := time.Now().Add(60 * time.Second)
 		for marking < 1000 && time.Now().Before(deadline) {
 			c0, on, onCPU := cycles.Load(), writeBarrierOn(), s.shards[pid].n == 0
 			x, ok := p.Get()
@@ -925,7 +929,7 @@ func TestPoolMarkingUnderGC(t *testing.T) {
 		t.Errorf("%d objects lost but only %d poolGet aborts: a loss without a hole", lost, aborts)
 	}
 	if marking < 100 {
-		t.Fatalf("only %d Get+Put pairs ran inside a mark phase", marking)
+		t.Fatalf("only %d Get+Put pairs ran inside a mark phase in 60 s (%d objects lost, %d poolGet aborts)", marking, lost, aborts)
 	}
 	if missed > marking/100 {
 		t.Errorf("%d of %d pairs inside mark phases moved the object to the per-P cache", missed, marking)
