@@ -152,8 +152,13 @@ func probeRegistration() error {
 		go func() {
 			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
 			_, err := registerThread()
-			if err == nil {
-				err = Release()
+			// Release on this thread, stray or not: its state (and, in the
+			// cgo modes, its thread-exit watch) must not outlive the probe.
+			// Dropping it from the main thread instead freed the watch
+			// before this thread's exit destructor wrote to it (heap
+			// corruption in a seccomp EPERM child).
+			if rerr := Release(); err == nil {
+				err = rerr
 			}
 			errc <- err
 		}()

@@ -108,7 +108,9 @@ func (libcOwnership) release(st *threadState) error {
 }
 
 func (libcOwnership) drop(st *threadState) {
-	if st.watch.Valid() {
+	// Free only the watch of a thread that has exited: a live thread's
+	// exit destructor still writes to it (then it is left, a few bytes).
+	if st.watch.Valid() && st.watch.Dead() {
 		st.watch.Free()
 	}
 }
