@@ -55,6 +55,21 @@ type ownership interface {
 	drop(st *threadState)
 }
 
+// exitWatched is what the cgo modes share: the areas lie in the threads'
+// TLS, and a libc.ThreadWatch per thread says when it is gone.
+type exitWatched struct{}
+
+// loadCPU reads the area only while its thread lives.
+func (exitWatched) loadCPU(st *threadState) (int32, bool) {
+	v, ok := st.watch.LoadUint32(&st.area.CPUID)
+	return int32(v), ok
+}
+
+// drop releases the watch: freed now if the thread has exited, else by the
+// thread's exit destructor, which still writes to it (a state dropped while
+// its thread lives: a failed probe, forgetProbe).
+func (exitWatched) drop(st *threadState) { st.watch.Release() }
+
 // owner holds the rules of proc.mode (nil in ModeNone).
 var owner ownership
 

@@ -26,7 +26,7 @@ import (
 //   - identity and exit: a pthread key destructor marks the state's watch
 //     dead, so the area (in the thread's TLS) is never read after its
 //     thread exited, and a reused thread id is never taken for the old thread.
-type libcOwnership struct{}
+type libcOwnership struct{ exitWatched }
 
 func (libcOwnership) setup(p *process) error {
 	info := p.libc
@@ -90,27 +90,12 @@ func (libcOwnership) current(st *threadState) bool {
 
 func (libcOwnership) exited(st *threadState) bool { return !st.watch.Valid() || st.watch.Dead() }
 
-func (libcOwnership) loadCPU(st *threadState) (int32, bool) {
-	v, ok := st.watch.LoadUint32(&st.area.CPUID)
-	return int32(v), ok
-}
-
 func (libcOwnership) knownStray() bool {
 	a := (*rseqabi.Area)(currentArea())
 	return a != nil && a.CPUID == rseqabi.CPUIDRegistrationFailed
 }
 
 func (libcOwnership) release(st *threadState) error {
-	if st.watch.Valid() {
-		st.watch.Stop()
-	}
+	st.watch.Stop()
 	return nil
-}
-
-func (libcOwnership) drop(st *threadState) {
-	// Free only the watch of a thread that has exited: a live thread's
-	// exit destructor still writes to it (then it is left, a few bytes).
-	if st.watch.Valid() && st.watch.Dead() {
-		st.watch.Free()
-	}
 }

@@ -35,7 +35,7 @@ import (
 //   - exit: a pthread key destructor marks the state's watch dead; only
 //     then is a state dropped, and no thread ever reads an exited thread's
 //     TLS (its stack may be unmapped or reused).
-type sharedOwnership struct{}
+type sharedOwnership struct{ exitWatched }
 
 func (sharedOwnership) setup(p *process) error {
 	tp := libc.ThreadPointer()
@@ -105,11 +105,6 @@ func (sharedOwnership) current(st *threadState) bool {
 
 func (sharedOwnership) exited(st *threadState) bool { return st.watch.Valid() && st.watch.Dead() }
 
-func (sharedOwnership) loadCPU(st *threadState) (int32, bool) {
-	v, ok := st.watch.LoadUint32(&st.area.CPUID)
-	return int32(v), ok
-}
-
 func (sharedOwnership) knownStray() bool { return currentOwnerWord() == ownerStray }
 
 func (sharedOwnership) release(st *threadState) error {
@@ -118,16 +113,6 @@ func (sharedOwnership) release(st *threadState) error {
 		err = libc.LegacyUnregister(proc.regLen, rseqabi.Signature)
 	}
 	libc.SetOwnerWord(0)
-	if st.watch.Valid() {
-		st.watch.Stop()
-	}
+	st.watch.Stop()
 	return err
-}
-
-func (sharedOwnership) drop(st *threadState) {
-	// Free only the watch of a thread that has exited: a live thread's
-	// exit destructor still writes to it (then it is left, a few bytes).
-	if st.watch.Valid() && st.watch.Dead() {
-		st.watch.Free()
-	}
 }

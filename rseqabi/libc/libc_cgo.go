@@ -55,18 +55,35 @@ static void gorseq_owner_set(uintptr_t v) { gorseq_owner = v; }
 // glibc releases the thread's TLS and stack). Readers of another thread's
 // TLS take gorseq_watch_mu and read only while the watch is alive, so they
 // never touch memory of a thread that has gone.
+//
+// A watch has two holders: its thread (through the key, until the
+// destructor ran or the thread stopped the watch) and the library (until it
+// releases the watch). Whichever of the destructor and the release comes
+// second frees it, under gorseq_watch_mu, so the destructor never writes to
+// a watch the library freed and no watch is left behind.
 struct gorseq_watch {
-	int dead;
+	int dead;     // the thread's key destructor ran
+	int released; // the library forgot the watch
 };
 static pthread_mutex_t gorseq_watch_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t gorseq_watch_once = PTHREAD_ONCE_INIT;
 static pthread_key_t gorseq_watch_key;
 static int gorseq_watch_key_err;
+static unsigned long gorseq_watch_exit_frees; // watches freed by their thread's exit (tests)
 
 static void gorseq_watch_exit(void *p) {
+	struct gorseq_watch *w = p;
+	int released;
 	pthread_mutex_lock(&gorseq_watch_mu);
-	((struct gorseq_watch *)p)->dead = 1;
+	w->dead = 1;
+	released = w->released;
+	if (released) {
+		gorseq_watch_exit_frees++;
+	}
 	pthread_mutex_unlock(&gorseq_watch_mu);
+	if (released) {
+		free(w);
+	}
 }
 
 static void gorseq_watch_init(void) {
@@ -92,12 +109,34 @@ static struct gorseq_watch *gorseq_watch_start(int *err) {
 	return w;
 }
 
-// gorseq_watch_stop ends the calling thread's own watch w and frees it.
+// gorseq_watch_stop ends the calling thread's own watch w and frees it: with
+// the key cleared, the destructor never sees it.
 static void gorseq_watch_stop(struct gorseq_watch *w) {
 	if (pthread_getspecific(gorseq_watch_key) == w) {
 		pthread_setspecific(gorseq_watch_key, NULL);
 	}
 	free(w);
+}
+
+// gorseq_watch_release gives up the library's hold on w, from any thread: w
+// is freed now if its thread has exited, else by the thread's destructor.
+static void gorseq_watch_release(struct gorseq_watch *w) {
+	int dead;
+	pthread_mutex_lock(&gorseq_watch_mu);
+	dead = w->dead;
+	w->released = 1;
+	pthread_mutex_unlock(&gorseq_watch_mu);
+	if (dead) {
+		free(w);
+	}
+}
+
+static unsigned long gorseq_watch_exit_frees_get(void) {
+	unsigned long n;
+	pthread_mutex_lock(&gorseq_watch_mu);
+	n = gorseq_watch_exit_frees;
+	pthread_mutex_unlock(&gorseq_watch_mu);
+	return n;
 }
 
 static int gorseq_watch_dead(struct gorseq_watch *w) {
@@ -253,7 +292,8 @@ func SetOwnerWord(v uintptr) { C.gorseq_owner_set(C.uintptr_t(v)) }
 
 // ThreadWatch learns when a thread exits: a pthread key destructor marks it
 // dead while the thread's TLS still exists. Its methods may be called from
-// any thread, except Stop.
+// any thread, except Stop, until the watch is stopped or released; the
+// zero ThreadWatch is not valid, and Stop and Release do nothing to it.
 type ThreadWatch struct{ w *C.struct_gorseq_watch }
 
 // WatchThread starts watching the calling thread.
@@ -283,10 +323,25 @@ func (t ThreadWatch) LoadUint32(p *uint32) (v uint32, ok bool) {
 
 // Stop ends the watch of the calling thread (which must be the watched one)
 // and frees it.
-func (t ThreadWatch) Stop() { C.gorseq_watch_stop(t.w) }
+func (t ThreadWatch) Stop() {
+	if t.w != nil {
+		C.gorseq_watch_stop(t.w)
+	}
+}
 
-// Free frees the watch of a thread that has exited (Dead is true).
-func (t ThreadWatch) Free() { C.free(unsafe.Pointer(t.w)) }
+// Release gives up the watch, from any thread, whether its thread has
+// exited or not: it is freed now if the thread has exited, else when the
+// thread exits (its destructor still marks it). The watch must not be used
+// afterwards.
+func (t ThreadWatch) Release() {
+	if t.w != nil {
+		C.gorseq_watch_release(t.w)
+	}
+}
+
+// watchesFreedAtExit counts the watches freed by their thread's exit, after
+// a Release while the thread was alive.
+func watchesFreedAtExit() uint64 { return uint64(C.gorseq_watch_exit_frees_get()) }
 
 // Detect reports glibc's rseq registration.
 func Detect() Info {

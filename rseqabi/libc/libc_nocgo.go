@@ -52,5 +52,5 @@ func (ThreadWatch) LoadUint32(p *uint32) (uint32, bool) { return *p, true }
 // Stop does nothing without cgo.
 func (ThreadWatch) Stop() {}
 
-// Free does nothing without cgo.
-func (ThreadWatch) Free() {}
+// Release does nothing without cgo.
+func (ThreadWatch) Release() {}

@@ -61,7 +61,7 @@ func TestThreadWatch(t *testing.T) {
 	if _, ok := wt.w.LoadUint32(wt.word); ok {
 		t.Error("LoadUint32 read an exited thread's TLS")
 	}
-	wt.w.Free()
+	wt.w.Release() // freed now: the thread is dead
 	if OwnerWord() == 42 {
 		t.Error("the ownership word is shared between threads")
 	}
@@ -84,4 +84,52 @@ func TestThreadWatchStop(t *testing.T) {
 		}
 	}()
 	<-done
+}
+
+// TestThreadWatchReleasedWhileAlive: a watch released by another thread while
+// its thread runs is freed by that thread's exit destructor, once, and not
+// before (the destructor writes to it). Freeing it at the release made the
+// destructor write to freed memory (heap corruption in a seccomp child);
+// leaving it leaked it. Several threads end at once to race the destructors.
+func TestThreadWatchReleasedWhileAlive(t *testing.T) {
+	const n = 8
+	before := watchesFreedAtExit()
+	watches := make(chan ThreadWatch)
+	exit := make(chan struct{})
+	for range n {
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+			w, err := WatchThread()
+			if err != nil {
+				t.Error(err)
+			}
+			watches <- w
+			<-exit
+		}()
+	}
+	for range n {
+		w := <-watches
+		if !w.Valid() {
+			continue
+		}
+		if w.Dead() {
+			t.Fatal("watch dead while its thread runs")
+		}
+		w.Release()
+	}
+	if got := watchesFreedAtExit() - before; got != 0 {
+		t.Fatalf("%d watches freed by their threads' exit before any thread exited", got)
+	}
+	close(exit)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := watchesFreedAtExit() - before
+		if got == n {
+			break
+		}
+		if got > n || time.Now().After(deadline) {
+			t.Fatalf("%d of %d released watches freed by their threads' exit (10 s after the threads were told to end)", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
