@@ -4,23 +4,20 @@ package percpu
 
 import (
 	"fmt"
-	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
 
-	"github.com/gorseq/rseq/rseqabi"
-	"golang.org/x/sys/unix"
+	"github.com/gorseq/rseq/rseqop/rseqoptest"
 )
 
 // TestOpAbortRestart proves, for every generated function, that its abort
 // path restarts the section correctly: one locked thread calls the function
 // directly in a tight loop (so that a large share of its time is spent
 // inside the section) while another thread interrupts it with rseq fences
-// and SIGURG, until the function's abort counter has moved; then the
-// single-threaded model must hold exactly. Unlike the concurrent model
+// and SIGURG (rseqoptest.AbortRestart), until the function's abort counter
+// has moved; then the single-threaded model must hold exactly. Unlike the concurrent model
 // tests, this reaches aborts quickly even under TCG emulation, where
 // interrupts are only taken between translation blocks.
 func TestOpAbortRestart(t *testing.T) {
@@ -38,57 +35,15 @@ func TestOpAbortRestart(t *testing.T) {
 }
 
 func abortRestart(t *testing.T, fi int) {
-	maxDur := 60 * time.Second
-	before := atomic.LoadUint64(&zopAborts[fi])
 	want := uint64(3)
 	if testing.Short() {
 		want = 1 // the emulated VMs take seconds per abort
 	}
-	moved := func() bool { return atomic.LoadUint64(&zopAborts[fi])-before >= want }
-	var stop atomic.Bool
-	var tid atomic.Int64
-	var wg sync.WaitGroup
-	var interrupts atomic.Int64
-	wg.Add(1)
-	go func() { // the interrupter
-		defer wg.Done()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		pid := unix.Getpid()
-		for i := 0; !stop.Load(); i++ {
-			if proc.fenceErr == nil && i%2 == 0 {
-				rseqabi.MembarrierRseqFence()
-			} else if w := tid.Load(); w != 0 {
-				unix.Tgkill(pid, int(w), unix.SIGURG)
-			}
-			interrupts.Add(1)
-		}
-	}()
-	var err error
-	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if !registerThisThread() {
-			err = fmt.Errorf("cannot register the worker thread")
-			return
-		}
-		tid.Store(int64(unix.Gettid()))
-		err = tightLoop(fi, func() bool { return moved() || time.Since(start) > maxDur })
-	}()
-	<-done
-	stop.Store(true)
-	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := atomic.LoadUint64(&zopAborts[fi]) - before
-	t.Logf("%d aborts in %v, %d interruptions", n, time.Since(start).Round(time.Millisecond), interrupts.Load())
-	if n == 0 {
-		t.Errorf("%s never aborted in %v", zopTable[fi].Name, maxDur)
-	}
+	rseqoptest.AbortRestart(t, rseqoptest.Options{
+		Aborts: func() uint64 { return atomic.LoadUint64(&zopAborts[fi]) },
+		Want:   want,
+		Max:    60 * time.Second,
+	}, func(enough func() bool) error { return tightLoop(fi, enough) })
 }
 
 // tightLoop runs generated function fi in batches until enough returns

@@ -3,6 +3,7 @@
 package percpumax
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
@@ -10,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorseq/rseq/rseqabi"
 	"github.com/gorseq/rseq/rseqop"
-	"golang.org/x/sys/unix"
+	"github.com/gorseq/rseq/rseqop/rseqoptest"
 )
 
 const pkgPath = "github.com/gorseq/rseq/examples/percpumax"
@@ -61,16 +61,15 @@ func TestMaxSequential(t *testing.T) {
 	}
 }
 
-// aborts is the abort count of the function Update uses here.
-func aborts(t *testing.T) uint64 {
+// aborts is the abort count of the function Update uses here, 0 if it is
+// not registered (TestStatus fails then). Worker goroutines call it: it
+// must not fail the test itself.
+func aborts() uint64 {
 	fn := "opLoadMaxStoreCPU"
 	if useMMCID {
 		fn = "opLoadMaxStoreMMCID"
 	}
-	n, ok := rseqop.Aborts(pkgPath, fn)
-	if !ok {
-		t.Fatalf("%s.%s not registered", pkgPath, fn)
-	}
+	n, _ := rseqop.Aborts(pkgPath, fn)
 	return n
 }
 
@@ -90,7 +89,7 @@ func TestMaxExactUnderStorm(t *testing.T) {
 		rounds = 5000
 	}
 	var m Max
-	before := aborts(t)
+	before := aborts()
 	stop := make(chan struct{})
 	storm := signalStorm(t, stop)
 	start := time.Now()
@@ -120,7 +119,7 @@ func TestMaxExactUnderStorm(t *testing.T) {
 				if mig != nil {
 					mig.step()
 				}
-				if i >= rounds && (!fast || aborts(t) > before || time.Since(start) > stormTime()) {
+				if i >= rounds && (!fast || aborts() > before || time.Since(start) > stormTime()) {
 					return
 				}
 			}
@@ -150,7 +149,7 @@ func TestMaxExactUnderStorm(t *testing.T) {
 	if got := m.Load(); got != all {
 		t.Errorf("Load = %d, want %d", got, all)
 	}
-	n := aborts(t) - before
+	n := aborts() - before
 	t.Logf("%d updates by %d workers in %v; %d aborts; %d slots used", ops.Load(), workers, time.Since(start).Round(time.Millisecond), n, len(want))
 	if fast && n == 0 {
 		if os.Getenv("GORSEQ_VMTEST") != "" {
@@ -165,10 +164,11 @@ func TestMaxExactUnderStorm(t *testing.T) {
 
 // TestAbortRestart: one locked thread updates in a tight loop (most of its
 // time inside the section) while another interrupts exactly that thread
-// with rseq fences and SIGURG, until the op's abort counter has moved; the
-// slots must then hold exactly the largest value sent to each. Unlike the
-// storm above this reaches aborts quickly under TCG emulation too, where
-// interrupts land only between translation blocks.
+// with rseq fences and SIGURG (rseqoptest.AbortRestart), until the op's
+// abort counter has moved; the slots must then hold exactly the largest
+// value sent to each. Unlike the storm above this reaches aborts quickly
+// under TCG emulation too, where interrupts land only between translation
+// blocks.
 func TestAbortRestart(t *testing.T) {
 	if ok, err := FastPath(); !ok {
 		t.Skipf("no critical section here: %v", err)
@@ -177,61 +177,30 @@ func TestAbortRestart(t *testing.T) {
 	if testing.Short() {
 		want = 1
 	}
-	before := aborts(t)
-	fence := rseqop.Status().FenceErr == nil
-	var tid atomic.Int64
-	var stop atomic.Bool
-	var interrupts atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the interrupter
-		defer wg.Done()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		pid := unix.Getpid()
-		for i := 0; !stop.Load(); i++ {
-			if fence && i%2 == 0 {
-				_ = rseqabi.MembarrierRseqFence()
-			} else if w := tid.Load(); w != 0 {
-				_ = unix.Tgkill(pid, int(w), unix.SIGURG)
-			}
-			interrupts.Add(1)
-		}
-	}()
-	var m Max
-	sent := map[int]uint64{}
-	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		m.Update(0) // registers the thread
-		tid.Store(int64(unix.Gettid()))
-		for v := uint64(1); aborts(t)-before < want && time.Since(start) < deadline(); {
+	rseqoptest.AbortRestart(t, rseqoptest.Options{
+		Aborts: aborts,
+		Want:   want,
+		Max:    deadline(),
+	}, func(enough func() bool) error {
+		var m Max
+		sent := map[int]uint64{}
+		for v := uint64(1); !enough(); {
 			for range 1000 {
 				slot := m.update(v)
 				sent[slot] = max(sent[slot], v)
 				v++
 			}
 		}
-	}()
-	<-done
-	stop.Store(true)
-	wg.Wait()
-	for slot := range int(slots) {
-		if got := m.words[slot*slotStride/8]; got != sent[slot] {
-			t.Errorf("slot %d holds %d, the largest value sent there is %d", slot, got, sent[slot])
+		for slot := range int(slots) {
+			if got := m.words[slot*slotStride/8]; got != sent[slot] {
+				return fmt.Errorf("slot %d holds %d, the largest value sent there is %d", slot, got, sent[slot])
+			}
 		}
-	}
-	if sent[-1] != 0 {
-		t.Errorf("values up to %d went to the overflow word on a registered thread", sent[-1])
-	}
-	n := aborts(t) - before
-	t.Logf("%d aborts in %v, %d interruptions", n, time.Since(start).Round(time.Millisecond), interrupts.Load())
-	if n < want {
-		t.Errorf("LoadMaxStore aborted %d times in %v, want %d: the abort path is unproven", n, deadline(), want)
-	}
+		if sent[-1] != 0 {
+			return fmt.Errorf("values up to %d went to the overflow word on a registered thread", sent[-1])
+		}
+		return nil
+	})
 }
 
 // stormTime bounds the storm test's wait for an abort: under TCG it is

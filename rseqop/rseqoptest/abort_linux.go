@@ -1,0 +1,114 @@
+package rseqoptest
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorseq/rseq/rseqabi"
+	"github.com/gorseq/rseq/rseqop"
+	"golang.org/x/sys/unix"
+)
+
+// AbortRestart runs loop on a goroutine locked to a thread of its own,
+// registered for rseq (rseqop.SlowPath), while an Interrupter interrupts
+// that thread. loop must run the op in batches until enough returns true,
+// then check its model and return an error if it does not hold. enough
+// turns true once opts.Aborts has moved by opts.Want or opts.Max has
+// passed.
+//
+// AbortRestart fails tb (from the calling goroutine) if the thread cannot
+// be registered, if loop returns an error, or if the counter did not move:
+// then the abort path is unproven. It logs what it saw and returns it.
+func AbortRestart(tb testing.TB, opts Options, loop func(enough func() bool) error) Result {
+	tb.Helper()
+	if opts.Aborts == nil {
+		tb.Fatal("rseqoptest: Options.Aborts is required")
+	}
+	want := max(opts.Want, 1)
+	maxDur := opts.Max
+	if maxDur <= 0 {
+		maxDur = 60 * time.Second
+	}
+	before := opts.Aborts()
+	in := StartInterrupter()
+	var err error
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if !rseqop.SlowPath() {
+			err = fmt.Errorf("rseqoptest: cannot register the loop's thread: %v", rseqop.Status().Reason)
+			return
+		}
+		in.Target(unix.Gettid())
+		err = loop(func() bool { return opts.Aborts()-before >= want || time.Since(start) > maxDur })
+	}()
+	<-done
+	r := Result{Elapsed: time.Since(start), Interrupts: in.Stop()}
+	r.Aborts = opts.Aborts() - before
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("%d aborts in %v, %d interruptions", r.Aborts, r.Elapsed.Round(time.Millisecond), r.Interrupts)
+	if r.Aborts == 0 {
+		tb.Errorf("no abort in %v of interruptions: the abort path is unproven", maxDur)
+	}
+	return r
+}
+
+// Interrupter interrupts one thread, from a thread of its own, as fast as
+// it can: alternately with an rseq fence (membarrier
+// MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, which restarts the critical
+// section of every running thread of the process, where the kernel has it)
+// and with SIGURG sent to the target thread (the Go runtime's preemption
+// signal, which it ignores where it cannot preempt; its delivery aborts a
+// section the thread is in).
+type Interrupter struct {
+	tid        atomic.Int64
+	stop       atomic.Bool
+	interrupts atomic.Int64
+	wg         sync.WaitGroup
+}
+
+// StartInterrupter starts an Interrupter with no target: until Target is
+// called it only sends fences.
+func StartInterrupter() *Interrupter {
+	in := &Interrupter{}
+	fence := rseqop.Status().FenceErr == nil
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pid := unix.Getpid()
+		for i := 0; !in.stop.Load(); i++ {
+			if fence && i%2 == 0 {
+				_ = rseqabi.MembarrierRseqFence()
+			} else if tid := in.tid.Load(); tid != 0 {
+				_ = unix.Tgkill(pid, int(tid), unix.SIGURG) // ESRCH: the thread just exited
+			} else {
+				runtime.Gosched()
+				continue
+			}
+			in.interrupts.Add(1)
+		}
+	}()
+	return in
+}
+
+// Target makes tid (a thread of this process) the thread to signal.
+func (in *Interrupter) Target(tid int) { in.tid.Store(int64(tid)) }
+
+// Stop stops the interrupter, waits for its goroutine and returns how many
+// fences and signals it sent.
+func (in *Interrupter) Stop() int64 {
+	in.stop.Store(true)
+	in.wg.Wait()
+	return in.interrupts.Load()
+}
