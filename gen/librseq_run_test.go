@@ -2,7 +2,6 @@ package gen
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -28,28 +27,12 @@ func TestLibrseqOpsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files["go.mod"] = []byte("module librseqrun\n\ngo 1.26\n\nrequire (\n\tgithub.com/gorseq/rseq v0.0.0\n\tgolang.org/x/sys v0.50.0\n)\n\nreplace github.com/gorseq/rseq => " + root + "\n")
-	if files["go.sum"], err = os.ReadFile(filepath.Join(root, "go.sum")); err != nil {
-		t.Fatal(err)
-	}
 	if files["ops_test.go"], err = os.ReadFile(filepath.Join("testdata", "librseqrun", "ops_test.go")); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := scratchModule(t, "librseqrun", files)
 	for _, cgo := range []string{"0", "1"} {
-		cmd := exec.Command("go", "test", "-count=1", "-v", ".")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo, "GOFLAGS=-mod=mod", "GOPROXY=off")
-		out, err := cmd.CombinedOutput()
+		out, err := goIn(dir, []string{"CGO_ENABLED=" + cgo}, "test", "-count=1", "-v", ".")
 		if err != nil {
 			t.Errorf("CGO_ENABLED=%s go test in the scratch module: %v\n%s", cgo, err, out)
 			continue

@@ -42,6 +42,28 @@ func variants(t *testing.T) []string {
 	return []string{"CPU"}
 }
 
+// pick returns the function of variant v.
+func pick[F any](v string, cpu, mmcid F) F {
+	if v == "MMCID" {
+		return mmcid
+	}
+	return cpu
+}
+
+// interrupted runs body in batches of 1000 calls on an interrupted thread
+// until function fn has aborted 3 times (rseqoptest.AbortRestart), then
+// check, on that thread.
+func interrupted(t *testing.T, fn string, body func(), check func() error) {
+	rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts(fn), Want: 3}, func(enough func() bool) error {
+		for !enough() {
+			for range 1000 {
+				body()
+			}
+		}
+		return check()
+	})
+}
+
 func limit() uintptr { return uintptr(rseqop.Status().Slots) }
 
 func aborts(fn string) func() uint64 {
@@ -64,7 +86,7 @@ func (s slots) word(idx uintptr) *uint64 { return (*uint64)(unsafe.Pointer(&s[id
 
 // rec is record k%records of slot idx.
 func (s slots) rec(idx, k uintptr) []byte {
-	o := idx*stride + 8 + k%records*record
+	o := idx*stride + recordOff(k)
 	return s[o : o+record]
 }
 
@@ -111,62 +133,61 @@ func locked(f func()) {
 // counts exactly once.
 func TestLoadCbneStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := map[string]func(unsafe.Pointer, uintptr, uintptr, uintptr, uintptr) (uintptr, int){
-			"CPU": opLoadCbneStoreCPU, "MMCID": opLoadCbneStoreMMCID}[v]
+		op := pick(v, opLoadCbneStoreCPU, opLoadCbneStoreMMCID)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
-			locked(func() {
-				idx, st := call(func() (uintptr, int) { return op(s.base(), stride, limit(), 5, 6) })
-				if st != 1 || *s.word(idx) != 0 {
-					t.Errorf("expect 5 on a 0 word: status %d, word %d; want 1, 0", st, *s.word(idx))
-				}
-			})
+			refused(t, s, func() (uintptr, int) { return op(s.base(), stride, limit(), 5, 6) })
+			var idx uintptr
 			var commits uint64
-			rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts("opLoadCbneStore" + v), Want: 3},
-				func(enough func() bool) error {
-					var idx uintptr
-					for !enough() {
-						for range 1000 {
-							w := *s.word(idx)
-							var st int
-							idx, st = call(func() (uintptr, int) { return op(s.base(), stride, limit(), uintptr(w), uintptr(w+1)) })
-							if st == statusOK {
-								commits++
-							}
-						}
-					}
-					if got := s.sum(); got != commits {
-						return fmt.Errorf("words sum to %d after %d commits", got, commits)
-					}
-					return nil
-				})
+			interrupted(t, "opLoadCbneStore"+v, func() {
+				w := uintptr(*s.word(idx))
+				var st int
+				idx, st = call(func() (uintptr, int) { return op(s.base(), stride, limit(), w, w+1) })
+				if st == statusOK {
+					commits++
+				}
+			}, func() error { return sums(s, commits) })
 		})
+	}
+}
+
+// refused runs op, on fresh slots with an expected value the slot word
+// does not hold: it must fail with 1 and write nothing.
+func refused(t *testing.T, s slots, op func() (uintptr, int)) {
+	locked(func() {
+		idx, st := call(op)
+		if st != 1 || string(s) != string(make([]byte, len(s))) {
+			t.Errorf("a wrong expected value: status %d, slot %d: word %d, record % x; want status 1 and nothing written", st, idx, *s.word(idx), s.rec(idx, 0))
+		}
+	})
+}
+
+// sums checks that the slot words add up to want.
+func sums(s slots, want uint64) error {
+	if got := s.sum(); got != want {
+		return fmt.Errorf("slot words sum to %d, want %d", got, want)
+	}
+	return nil
+}
+
+// mustOK panics on a status other than OK (ops that cannot fail).
+func mustOK(_ uintptr, st int) {
+	if st != statusOK {
+		panic(fmt.Sprintf("status %d from an op that cannot fail", st))
 	}
 }
 
 // TestLoadAddStore: a per-CPU add; exact sums under interruptions.
 func TestLoadAddStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := map[string]func(unsafe.Pointer, uintptr, uintptr, int64) (uintptr, int){
-			"CPU": opLoadAddStoreCPU, "MMCID": opLoadAddStoreMMCID}[v]
+		op := pick(v, opLoadAddStoreCPU, opLoadAddStoreMMCID)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
-			rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts("opLoadAddStore" + v), Want: 3},
-				func(enough func() bool) error {
-					var n uint64
-					for !enough() {
-						for range 1000 {
-							if _, st := call(func() (uintptr, int) { return op(s.base(), stride, limit(), 3) }); st != statusOK {
-								return fmt.Errorf("status %d", st)
-							}
-							n += 3
-						}
-					}
-					if got := s.sum(); got != n {
-						return fmt.Errorf("words sum to %d after adding %d", got, n)
-					}
-					return nil
-				})
+			var n uint64
+			interrupted(t, "opLoadAddStore"+v, func() {
+				mustOK(call(func() (uintptr, int) { return op(s.base(), stride, limit(), 3) }))
+				n += 3
+			}, func() error { return sums(s, n) })
 		})
 	}
 }
@@ -175,27 +196,15 @@ func TestLoadAddStore(t *testing.T) {
 // inside the section; exact sums under interruptions.
 func TestLoadAddLoadLoadAddStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := map[string]func(unsafe.Pointer, uintptr, uintptr, int64) (uintptr, int){
-			"CPU": opLoadAddLoadLoadAddStoreCPU, "MMCID": opLoadAddLoadLoadAddStoreMMCID}[v]
+		op := pick(v, opLoadAddLoadLoadAddStoreCPU, opLoadAddLoadLoadAddStoreMMCID)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			arr := s.base()
-			rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts("opLoadAddLoadLoadAddStore" + v), Want: 3},
-				func(enough func() bool) error {
-					var n uint64
-					for !enough() {
-						for range 1000 {
-							if _, st := call(func() (uintptr, int) { return op(unsafe.Pointer(&arr), stride, limit(), 1) }); st != statusOK {
-								return fmt.Errorf("status %d", st)
-							}
-							n++
-						}
-					}
-					if got := s.sum(); got != n {
-						return fmt.Errorf("words sum to %d after %d adds", got, n)
-					}
-					return nil
-				})
+			var n uint64
+			interrupted(t, "opLoadAddLoadLoadAddStore"+v, func() {
+				mustOK(call(func() (uintptr, int) { return op(unsafe.Pointer(&arr), stride, limit(), 1) }))
+				n++
+			}, func() error { return sums(s, n) })
 		})
 	}
 }
@@ -206,14 +215,12 @@ func TestLoadAddLoadLoadAddStore(t *testing.T) {
 // empty list fails with 1.
 func TestLoadCbeqStoreAddLoadStore(t *testing.T) {
 	for _, v := range variants(t) {
-		pop := map[string]func(unsafe.Pointer, uintptr, uintptr, unsafe.Pointer, uintptr) (unsafe.Pointer, uintptr, int){
-			"CPU": opLoadCbeqStoreAddLoadStoreCPU, "MMCID": opLoadCbeqStoreAddLoadStoreMMCID}[v]
-		push := map[string]func(unsafe.Pointer, uintptr, uintptr, uintptr, uintptr) (uintptr, int){
-			"CPU": opLoadCbneStoreCPU, "MMCID": opLoadCbneStoreMMCID}[v]
+		pop := pick(v, opLoadCbeqStoreAddLoadStoreCPU, opLoadCbeqStoreAddLoadStoreMMCID)
+		push := pick(v, opLoadCbneStoreCPU, opLoadCbneStoreMMCID)
 		t.Run(v, func(t *testing.T) {
-			// heads: one pointer word per slot, in mmap'd memory like the
-			// nodes (next pointer at 0, id at 8), which the collector never
-			// scans.
+			// The list heads (one word per slot) and the nodes (next
+			// pointer at 0, id at 8) in mmap'd memory, which the collector
+			// never scans.
 			nodes := 16 * int(limit())
 			mem, err := unix.Mmap(-1, 0, int(limit()*stride)+nodes*16, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 			if err != nil {
@@ -224,58 +231,53 @@ func TestLoadCbeqStoreAddLoadStore(t *testing.T) {
 			node := func(i int) unsafe.Pointer { return unsafe.Pointer(&mem[int(limit()*stride)+i*16]) }
 			next := func(n unsafe.Pointer) *unsafe.Pointer { return (*unsafe.Pointer)(n) }
 			head := func(idx uintptr) *unsafe.Pointer { return (*unsafe.Pointer)(unsafe.Pointer(s.word(idx))) }
+			popOne := func() (n unsafe.Pointer, idx uintptr, st int) {
+				idx, st = call(func() (uintptr, int) {
+					n, idx, st = pop(s.base(), stride, limit(), nil, 0)
+					return idx, st
+				})
+				return n, idx, st
+			}
 			for i := range nodes { // 16 on every slot's list
 				*(*uint64)(unsafe.Add(node(i), 8)) = uint64(i)
 				h := head(uintptr(i) % limit())
 				*next(node(i)) = *h
 				*h = node(i)
 			}
-			rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts("opLoadCbeqStoreAddLoadStore" + v), Want: 3},
-				func(enough func() bool) error {
-					var idx uintptr
-					for !enough() {
-						for range 1000 {
-							var n unsafe.Pointer
-							var st int
-							call(func() (uintptr, int) {
-								n, idx, st = pop(s.base(), stride, limit(), nil, 0)
-								return idx, st
-							})
-							if st == 1 {
-								continue // this CPU's list is empty
-							}
-							for { // push n back on the list of the CPU we are on
-								h := *head(idx)
-								*next(n) = h
-								var pst int
-								idx, pst = call(func() (uintptr, int) { return push(s.base(), stride, limit(), uintptr(h), uintptr(n)) })
-								if pst == statusOK {
-									break
-								}
-							}
+			interrupted(t, "opLoadCbeqStoreAddLoadStore"+v, func() {
+				n, idx, st := popOne()
+				if st == 1 {
+					return // this CPU's list is empty
+				}
+				for { // push n back on the list of the CPU the thread is on
+					h := *head(idx)
+					*next(n) = h
+					if idx, st = call(func() (uintptr, int) { return push(s.base(), stride, limit(), uintptr(h), uintptr(n)) }); st == statusOK {
+						return
+					}
+				}
+			}, func() error {
+				seen := map[uint64]bool{}
+				for i := range limit() {
+					for n := *head(i); n != nil; n = *next(n) {
+						id := *(*uint64)(unsafe.Add(n, 8))
+						if seen[id] || id >= uint64(nodes) {
+							return fmt.Errorf("node %d twice on the lists, or unknown", id)
 						}
+						seen[id] = true
 					}
-					seen := map[uint64]bool{}
-					for i := range limit() {
-						for n := *head(i); n != nil; n = *next(n) {
-							id := *(*uint64)(unsafe.Add(n, 8))
-							if seen[id] || id >= uint64(nodes) {
-								return fmt.Errorf("node %d twice on the lists (or unknown)", id)
-							}
-							seen[id] = true
-						}
-					}
-					if len(seen) != nodes {
-						return fmt.Errorf("%d of %d nodes on the lists", len(seen), nodes)
-					}
-					return nil
-				})
+				}
+				if len(seen) != nodes {
+					return fmt.Errorf("%d of %d nodes on the lists", len(seen), nodes)
+				}
+				return nil
+			})
 			// Empty every list: then the pop fails with 1.
 			for i := range limit() {
 				*head(i) = nil
 			}
 			locked(func() {
-				if _, st := call(func() (uintptr, int) { _, idx, st := pop(s.base(), stride, limit(), nil, 0); return idx, st }); st != 1 {
+				if _, _, st := popOne(); st != 1 {
 					t.Errorf("pop from an empty list: status %d, want 1", st)
 				}
 			})
@@ -283,9 +285,12 @@ func TestLoadCbeqStoreAddLoadStore(t *testing.T) {
 	}
 }
 
-// published checks the records each slot's count publishes: the last
-// records of them, k in [count-records, count), must hold want(k).
-func published(s slots, want func(k uintptr) []byte) error {
+// published checks what the count words publish: the commits add up, and
+// each slot's last records, k in [count-records, count), hold want(k).
+func published(s slots, commits uint64, want func(k uintptr) []byte) error {
+	if err := sums(s, commits); err != nil {
+		return err
+	}
 	for idx := range limit() {
 		n := uintptr(*s.word(idx))
 		for k := n - min(n, records); k < n; k++ {
@@ -298,43 +303,31 @@ func published(s slots, want func(k uintptr) []byte) error {
 	return nil
 }
 
+// recordOff is where record k lies in its slot.
+func recordOff(k uintptr) uintptr { return 8 + k%records*record }
+
 // TestLoadCbneStoreStore: a speculative store, then the commit. The
 // contract: only the commit publishes, so the records checked are those the
 // count word covers (the kernel selftests' buffer pattern).
 func TestLoadCbneStoreStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := map[string]func(unsafe.Pointer, uintptr, uintptr, uintptr, uintptr, uintptr, uintptr) (uintptr, int){
-			"CPU": opLoadCbneStoreStoreCPU, "MMCID": opLoadCbneStoreStoreMMCID}[v]
+		op := pick(v, opLoadCbneStoreStoreCPU, opLoadCbneStoreStoreMMCID)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			val := func(k uintptr) uint64 { return uint64(k)*0x9e3779b97f4a7c15 | 1 }
-			locked(func() {
-				idx, st := call(func() (uintptr, int) { return op(s.base(), stride, limit(), 9, 8, 77, 10) })
-				if st != 1 || *s.word(idx) != 0 || s.rec(idx, 0)[0] != 0 {
-					t.Errorf("expect 9 on a 0 word: status %d, word %d, record % x; want 1, 0, zeros", st, *s.word(idx), s.rec(idx, 0))
-				}
-			})
+			refused(t, s, func() (uintptr, int) { return op(s.base(), stride, limit(), 9, recordOff(0), 77, 10) })
+			var idx uintptr
 			var commits uint64
-			rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts("opLoadCbneStoreStore" + v), Want: 3},
-				func(enough func() bool) error {
-					var idx uintptr
-					for !enough() {
-						for range 1000 {
-							k := uintptr(*s.word(idx))
-							var st int
-							idx, st = call(func() (uintptr, int) {
-								return op(s.base(), stride, limit(), k, 8+k%records*record, uintptr(val(k)), k+1)
-							})
-							if st == statusOK {
-								commits++
-							}
-						}
-					}
-					if got := s.sum(); got != commits {
-						return fmt.Errorf("counts sum to %d after %d commits", got, commits)
-					}
-					return published(s, func(k uintptr) []byte { return binary.LittleEndian.AppendUint64(nil, val(k)) })
-				})
+			interrupted(t, "opLoadCbneStoreStore"+v, func() {
+				k := uintptr(*s.word(idx))
+				var st int
+				idx, st = call(func() (uintptr, int) { return op(s.base(), stride, limit(), k, recordOff(k), uintptr(val(k)), k+1) })
+				if st == statusOK {
+					commits++
+				}
+			}, func() error {
+				return published(s, commits, func(k uintptr) []byte { return binary.LittleEndian.AppendUint64(nil, val(k)) })
+			})
 		})
 	}
 }
@@ -343,8 +336,7 @@ func TestLoadCbneStoreStore(t *testing.T) {
 // commit; as above, the published records must hold their bytes.
 func TestLoadCbneMemcpyStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := map[string]func(unsafe.Pointer, uintptr, uintptr, uintptr, uintptr, unsafe.Pointer, uintptr, uintptr) (uintptr, int){
-			"CPU": opLoadCbneMemcpyStoreCPU, "MMCID": opLoadCbneMemcpyStoreMMCID}[v]
+		op := pick(v, opLoadCbneMemcpyStoreCPU, opLoadCbneMemcpyStoreMMCID)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			content := func(k uintptr) []byte {
@@ -354,36 +346,23 @@ func TestLoadCbneMemcpyStore(t *testing.T) {
 				}
 				return b
 			}
-			locked(func() {
-				src := content(31)
-				idx, st := call(func() (uintptr, int) { return op(s.base(), stride, limit(), 9, 8, unsafe.Pointer(&src[0]), 32, 10) })
-				if st != 1 || *s.word(idx) != 0 || s.rec(idx, 0)[0] != 0 {
-					t.Errorf("expect 9 on a 0 word: status %d, word %d, record % x; want 1, 0, zeros", st, *s.word(idx), s.rec(idx, 0))
-				}
+			src := content(31)
+			refused(t, s, func() (uintptr, int) {
+				return op(s.base(), stride, limit(), 9, recordOff(0), unsafe.Pointer(&src[0]), uintptr(len(src)), 10)
 			})
+			var idx uintptr
 			var commits uint64
-			rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts("opLoadCbneMemcpyStore" + v), Want: 3},
-				func(enough func() bool) error {
-					var idx uintptr
-					for !enough() {
-						for range 1000 {
-							k := uintptr(*s.word(idx))
-							src := content(k)
-							var st int
-							idx, st = call(func() (uintptr, int) {
-								return op(s.base(), stride, limit(), k, 8+k%records*record, unsafe.Pointer(&src[0]), uintptr(len(src)), k+1)
-							})
-							runtime.KeepAlive(src)
-							if st == statusOK {
-								commits++
-							}
-						}
-					}
-					if got := s.sum(); got != commits {
-						return fmt.Errorf("counts sum to %d after %d commits", got, commits)
-					}
-					return published(s, content)
+			interrupted(t, "opLoadCbneMemcpyStore"+v, func() {
+				k := uintptr(*s.word(idx))
+				src := content(k)
+				var st int
+				idx, st = call(func() (uintptr, int) {
+					return op(s.base(), stride, limit(), k, recordOff(k), unsafe.Pointer(&src[0]), uintptr(len(src)), k+1)
 				})
+				if st == statusOK {
+					commits++
+				}
+			}, func() error { return published(s, commits, content) })
 		})
 	}
 }
