@@ -7,7 +7,7 @@ GO_CURRENT ?= go1.27.3
 # Example modules (their own go.mod, built against this checkout): every
 # host leg and the arm64 VM leg test them too, and check-generated checks
 # their generated files.
-EXAMPLES ?= examples/percpumax
+EXAMPLES ?= examples/percpumax examples/librseq
 # $(call in-examples,COMMAND) runs COMMAND in every example module.
 in-examples = set -e; for d in $(EXAMPLES); do (cd $$d && $(1)); done
 # staticcheck, installed (outside go.mod) into .cache/bin under its version.

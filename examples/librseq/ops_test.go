@@ -1,13 +1,11 @@
-// This file is copied next to librseq's op set (gen/ops.Librseq), generated
-// into a scratch module by gen's TestLibrseqOpsRun, and run there: no
-// package in the repository generates that set, and this is where its ops,
-// the IR's Store and Copy statements among them, run as critical sections.
+//go:build linux && (amd64 || arm64)
 
-package librseqops
+package librseq
 
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
 	"unsafe"
@@ -17,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const pkgPath = "librseqrun"
+const pkgPath = "github.com/gorseq/rseq/examples/librseq"
 
 // stride is the distance between two CPUs' slots: a count word and
 // records record bytes each above it.
@@ -27,41 +25,114 @@ const (
 	record  = 32
 )
 
-// variants are the index fields the kernel fills here.
+// TestStatus: where the build and make target say rseq must work
+// (GORSEQ_EXPECT_MODE other than none), the ops must have passed
+// validation, so that the tests below run them as critical sections
+// rather than skip.
+func TestStatus(t *testing.T) {
+	s := rseqop.Status()
+	t.Logf("%v; librseq ops: %v", s, zopErr)
+	if expect := os.Getenv("GORSEQ_EXPECT_MODE"); expect != "" {
+		if s.Mode.String() != expect {
+			t.Errorf("mode %v, GORSEQ_EXPECT_MODE=%s", s.Mode, expect)
+		}
+		if expect != "none" && zopErr != nil {
+			t.Errorf("librseq's ops do not run (%v), GORSEQ_EXPECT_MODE=%s expects them to", zopErr, expect)
+		}
+	}
+	n := 0
+	for _, st := range rseqop.OpStats() {
+		if st.Package == pkgPath {
+			n++
+		}
+	}
+	if n != zopCount {
+		t.Errorf("OpStats lists %d functions of %s, want %d", n, pkgPath, zopCount)
+	}
+}
+
+// variants are the ways to run an op here: its critical section indexed
+// by each index field the kernel fills, and always its portable fallback.
 func variants(t *testing.T) []string {
 	s := rseqop.Status()
-	if !s.FastPath {
-		t.Skipf("rseq unavailable: %s", s.Reason)
-	}
-	if zopErr != nil {
-		t.Fatalf("librseq's ops failed validation: %v", zopErr)
+	if !s.FastPath || zopErr != nil {
+		t.Logf("critical sections off (%s; %v): fallbacks only", s.Reason, zopErr)
+		return []string{"Fallback"}
 	}
 	if s.Index == "mm_cid" {
-		return []string{"CPU", "MMCID"}
+		return []string{"CPU", "MMCID", "Fallback"}
 	}
-	return []string{"CPU"}
+	return []string{"CPU", "Fallback"}
 }
 
 // pick returns the function of variant v.
-func pick[F any](v string, cpu, mmcid F) F {
-	if v == "MMCID" {
+func pick[F any](v string, cpu, mmcid, fallback F) F {
+	switch v {
+	case "MMCID":
 		return mmcid
+	case "Fallback":
+		return fallback
 	}
 	return cpu
 }
 
-// interrupted runs body in batches of 1000 calls on an interrupted thread
-// until function fn has aborted 3 times (rseqoptest.AbortRestart), then
-// check, on that thread.
-func interrupted(t *testing.T, fn string, body func(), check func() error) {
-	rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts(fn), Want: 3}, func(enough func() bool) error {
+// fbShard is the slot the fallbacks are told to use: the last one, so
+// that a fallback that ignored its shard would be seen.
+func fbShard() uintptr { return limit() - 1 }
+
+// interrupted runs body in batches of 1000 calls, then check, on one
+// thread. For a critical section (variant CPU or MMCID) that thread is
+// interrupted until function op+v has aborted (rseqoptest.AbortRestart:
+// 3 times, once with -short, as in the emulated VMs); a fallback runs
+// 20 batches.
+func interrupted(t *testing.T, op, v string, body func(), check func() error) {
+	t.Helper()
+	loop := func(enough func() bool) error {
 		for !enough() {
 			for range 1000 {
 				body()
 			}
 		}
 		return check()
-	})
+	}
+	if v == "Fallback" {
+		batches := 0
+		if err := loop(func() bool { batches++; return batches > 20 }); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want := uint64(3)
+	if testing.Short() {
+		want = 1
+	}
+	rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts("op" + op + v), Want: want}, loop)
+}
+
+// The fallbacks with their critical sections' signatures, on slot fbShard.
+
+func fbLoadCbneStore(base unsafe.Pointer, stride, limit, expect, newv uintptr) (uintptr, int) {
+	return fallbackLoadCbneStore(fbShard(), base, stride, limit, expect, newv)
+}
+
+func fbLoadAddStore(base unsafe.Pointer, stride, limit uintptr, inc int64) (uintptr, int) {
+	return fallbackLoadAddStore(fbShard(), base, stride, limit, inc)
+}
+
+func fbLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride, limit uintptr, inc int64) (uintptr, int) {
+	return fallbackLoadAddLoadLoadAddStore(fbShard(), ptr, stride, limit, inc)
+}
+
+func fbLoadCbeqStoreAddLoadStore(base unsafe.Pointer, stride, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (unsafe.Pointer, uintptr, int) {
+	return fallbackLoadCbeqStoreAddLoadStore(fbShard(), base, stride, limit, expectnot, voff)
+}
+
+func fbLoadCbneStoreStore(base unsafe.Pointer, stride, limit, expect, off2, newv2, newv uintptr) (uintptr, int) {
+	return fallbackLoadCbneStoreStore(fbShard(), base, stride, limit, expect, off2, newv2, newv)
+}
+
+func fbLoadCbneMemcpyStore(base unsafe.Pointer, stride, limit, expect, dstOff uintptr, src unsafe.Pointer, n, newv uintptr) (uintptr, int) {
+	return fallbackLoadCbneMemcpyStore(fbShard(), base, stride, limit, expect, dstOff, src, n, newv)
 }
 
 func limit() uintptr { return uintptr(rseqop.Status().Slots) }
@@ -133,13 +204,13 @@ func locked(f func()) {
 // counts exactly once.
 func TestLoadCbneStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := pick(v, opLoadCbneStoreCPU, opLoadCbneStoreMMCID)
+		op := pick(v, opLoadCbneStoreCPU, opLoadCbneStoreMMCID, fbLoadCbneStore)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			refused(t, s, func() (uintptr, int) { return op(s.base(), stride, limit(), 5, 6) })
 			var idx uintptr
 			var commits uint64
-			interrupted(t, "opLoadCbneStore"+v, func() {
+			interrupted(t, "LoadCbneStore", v, func() {
 				w := uintptr(*s.word(idx))
 				var st int
 				idx, st = call(func() (uintptr, int) { return op(s.base(), stride, limit(), w, w+1) })
@@ -180,11 +251,11 @@ func mustOK(_ uintptr, st int) {
 // TestLoadAddStore: a per-CPU add; exact sums under interruptions.
 func TestLoadAddStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := pick(v, opLoadAddStoreCPU, opLoadAddStoreMMCID)
+		op := pick(v, opLoadAddStoreCPU, opLoadAddStoreMMCID, fbLoadAddStore)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			var n uint64
-			interrupted(t, "opLoadAddStore"+v, func() {
+			interrupted(t, "LoadAddStore", v, func() {
 				mustOK(call(func() (uintptr, int) { return op(s.base(), stride, limit(), 3) }))
 				n += 3
 			}, func() error { return sums(s, n) })
@@ -196,12 +267,12 @@ func TestLoadAddStore(t *testing.T) {
 // inside the section; exact sums under interruptions.
 func TestLoadAddLoadLoadAddStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := pick(v, opLoadAddLoadLoadAddStoreCPU, opLoadAddLoadLoadAddStoreMMCID)
+		op := pick(v, opLoadAddLoadLoadAddStoreCPU, opLoadAddLoadLoadAddStoreMMCID, fbLoadAddLoadLoadAddStore)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			arr := s.base()
 			var n uint64
-			interrupted(t, "opLoadAddLoadLoadAddStore"+v, func() {
+			interrupted(t, "LoadAddLoadLoadAddStore", v, func() {
 				mustOK(call(func() (uintptr, int) { return op(unsafe.Pointer(&arr), stride, limit(), 1) }))
 				n++
 			}, func() error { return sums(s, n) })
@@ -215,8 +286,8 @@ func TestLoadAddLoadLoadAddStore(t *testing.T) {
 // empty list fails with 1.
 func TestLoadCbeqStoreAddLoadStore(t *testing.T) {
 	for _, v := range variants(t) {
-		pop := pick(v, opLoadCbeqStoreAddLoadStoreCPU, opLoadCbeqStoreAddLoadStoreMMCID)
-		push := pick(v, opLoadCbneStoreCPU, opLoadCbneStoreMMCID)
+		pop := pick(v, opLoadCbeqStoreAddLoadStoreCPU, opLoadCbeqStoreAddLoadStoreMMCID, fbLoadCbeqStoreAddLoadStore)
+		push := pick(v, opLoadCbneStoreCPU, opLoadCbneStoreMMCID, fbLoadCbneStore)
 		t.Run(v, func(t *testing.T) {
 			// The list heads (one word per slot) and the nodes (next
 			// pointer at 0, id at 8) in mmap'd memory, which the collector
@@ -244,7 +315,7 @@ func TestLoadCbeqStoreAddLoadStore(t *testing.T) {
 				*next(node(i)) = *h
 				*h = node(i)
 			}
-			interrupted(t, "opLoadCbeqStoreAddLoadStore"+v, func() {
+			interrupted(t, "LoadCbeqStoreAddLoadStore", v, func() {
 				n, idx, st := popOne()
 				if st == 1 {
 					return // this CPU's list is empty
@@ -311,14 +382,14 @@ func recordOff(k uintptr) uintptr { return 8 + k%records*record }
 // count word covers (the kernel selftests' buffer pattern).
 func TestLoadCbneStoreStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := pick(v, opLoadCbneStoreStoreCPU, opLoadCbneStoreStoreMMCID)
+		op := pick(v, opLoadCbneStoreStoreCPU, opLoadCbneStoreStoreMMCID, fbLoadCbneStoreStore)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			val := func(k uintptr) uint64 { return uint64(k)*0x9e3779b97f4a7c15 | 1 }
 			refused(t, s, func() (uintptr, int) { return op(s.base(), stride, limit(), 9, recordOff(0), 77, 10) })
 			var idx uintptr
 			var commits uint64
-			interrupted(t, "opLoadCbneStoreStore"+v, func() {
+			interrupted(t, "LoadCbneStoreStore", v, func() {
 				k := uintptr(*s.word(idx))
 				var st int
 				idx, st = call(func() (uintptr, int) { return op(s.base(), stride, limit(), k, recordOff(k), uintptr(val(k)), k+1) })
@@ -336,7 +407,7 @@ func TestLoadCbneStoreStore(t *testing.T) {
 // commit; as above, the published records must hold their bytes.
 func TestLoadCbneMemcpyStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := pick(v, opLoadCbneMemcpyStoreCPU, opLoadCbneMemcpyStoreMMCID)
+		op := pick(v, opLoadCbneMemcpyStoreCPU, opLoadCbneMemcpyStoreMMCID, fbLoadCbneMemcpyStore)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			content := func(k uintptr) []byte {
@@ -352,7 +423,7 @@ func TestLoadCbneMemcpyStore(t *testing.T) {
 			})
 			var idx uintptr
 			var commits uint64
-			interrupted(t, "opLoadCbneMemcpyStore"+v, func() {
+			interrupted(t, "LoadCbneMemcpyStore", v, func() {
 				k := uintptr(*s.word(idx))
 				src := content(k)
 				var st int
