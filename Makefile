@@ -148,23 +148,31 @@ VMTEST_ENV    ?= -env GORSEQ_EXPECT_MODE=self
 kernels:
 	KERNEL_CACHE=$(KERNELS) bash internal/vmtest/kernels.sh
 
+# $(call example-bins,ARCH) compiles the example modules' test binaries
+# (static) into .cache/examples/ARCH; $(call example-bin-flags,ARCH) hands
+# them to vmtest (-bin), to run in the same VM as the packages.
+example-bins = mkdir -p .cache/examples/$(1) && \
+	$(call in-examples,GOOS=linux GOARCH=$(1) CGO_ENABLED=0 $(GO) test -c -o $(CURDIR)/.cache/examples/$(1)/$$(basename $$d).test .)
+example-bin-flags = $(foreach e,$(EXAMPLES),-bin .cache/examples/$(1)/$(notdir $(e)).test)
+
 # arm64, Linux 6.12 (Debian 12 cloud kernel): cpu_id, node_id and mm_cid live.
-# The example modules' test binaries run in the same VM (-bin).
+# The example modules' test binaries run in the same VM.
 test-arm64: kernels
-	mkdir -p .cache/examples
-	$(call in-examples,GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) test -c -o $(CURDIR)/.cache/examples/$$(basename $$d).test .)
+	$(call example-bins,arm64)
 	$(VMTEST) -arch arm64 -kernel $(KERNELS)/arm64-6.12/vmlinuz $(VMTEST_FLAGS) $(VMTEST_ENV) \
-		$(addprefix -pkg ,$(VMTEST_PKGS)) $(foreach e,$(EXAMPLES),-bin .cache/examples/$(notdir $(e)).test) -- $(VMTEST_ARGS)
+		$(addprefix -pkg ,$(VMTEST_PKGS)) $(call example-bin-flags,arm64) -- $(VMTEST_ARGS)
 
 # amd64, Linux 6.1 (Debian 12 cloud kernel): no AT_RSEQ_* auxv, no mm_cid/node_id.
 test-linux61: kernels
 	$(VMTEST) -arch amd64 -kernel $(KERNELS)/amd64-6.1/vmlinuz $(VMTEST_FLAGS) $(VMTEST_ENV) \
 		$(addprefix -pkg ,$(VMTEST_PKGS)) -- $(VMTEST_ARGS)
 
-# amd64, Linux 6.1 PREEMPT_RT: preemption almost anywhere in the kernel.
+# amd64, Linux 6.1 PREEMPT_RT: preemption almost anywhere in the kernel. The
+# example modules' ops (cpu_id only here) run in the same VM.
 test-linux61-rt: kernels
+	$(call example-bins,amd64)
 	$(VMTEST) -arch amd64 -kernel $(KERNELS)/amd64-6.1-rt/vmlinuz $(VMTEST_FLAGS) $(VMTEST_ENV) \
-		$(addprefix -pkg ,$(VMTEST_PKGS)) -- $(VMTEST_ARGS)
+		$(addprefix -pkg ,$(VMTEST_PKGS)) $(call example-bin-flags,amd64) -- $(VMTEST_ARGS)
 
 # arm64 6.12 with one guest instruction per TCG translation block: interrupts,
 # preemption and signals can then land inside a critical section, so abort paths
