@@ -56,18 +56,13 @@ type Globals struct {
 // process has no rseq or the package's sections failed validation.
 const OwnerDisabled = ^uintptr(0)
 
-// Offsets of struct rseq's index fields (rseqabi.Area).
-const (
-	areaCPUIDOffset = 4
-	areaMMCIDOffset = 24
-)
-
-// indexOffset is the offset of the index field the process uses.
+// indexOffset is the offset in struct rseq of the index field the process
+// uses.
 func indexOffset() uintptr {
 	if proc.useMMCID {
-		return areaMMCIDOffset
+		return rseqabi.OffsetMMCID
 	}
-	return areaCPUIDOffset
+	return rseqabi.OffsetCPUID
 }
 
 // maxOpCode bounds the scan of one generated function.
@@ -288,13 +283,9 @@ func OpStats() []OpStat {
 	var out []OpStat
 	for _, r := range registered.pkgs {
 		for i, f := range r.ops.Funcs {
-			var aborts uint64
-			if i < len(r.ops.Aborts) {
-				aborts = atomic.LoadUint64(&r.ops.Aborts[i])
-			}
 			out = append(out, OpStat{
 				Package: r.ops.Package, Name: f.Op, Func: f.Name, Index: f.Index, Fails: f.Fails,
-				Descriptor: r.descs[i], Aborts: aborts, Err: r.err,
+				Descriptor: r.descs[i], Aborts: r.aborts(i), Err: r.err,
 			})
 		}
 	}
@@ -303,12 +294,29 @@ func OpStats() []OpStat {
 
 // Aborts returns the abort count of the generated function fn of package
 // pkg (an import path), and whether that function is registered: the
-// evidence a test needs that an op's abort path ran.
+// evidence a test needs that an op's abort path ran. Tests poll it in
+// their loops: it reads the one counter, without building OpStats.
 func Aborts(pkg, fn string) (uint64, bool) {
-	for _, s := range OpStats() {
-		if s.Package == pkg && s.Func == fn {
-			return s.Aborts, true
+	registered.Lock()
+	defer registered.Unlock()
+	for _, r := range registered.pkgs {
+		if r.ops.Package != pkg {
+			continue
+		}
+		for i, f := range r.ops.Funcs {
+			if f.Name == fn {
+				return r.aborts(i), true
+			}
 		}
 	}
 	return 0, false
+}
+
+// aborts is the abort count of function i (0 where a refused table has no
+// counter for it).
+func (r *registration) aborts(i int) uint64 {
+	if i < len(r.ops.Aborts) {
+		return atomic.LoadUint64(&r.ops.Aborts[i])
+	}
+	return 0
 }
