@@ -70,6 +70,14 @@ func (exitWatched) loadCPU(st *threadState) (int32, bool) {
 // its thread lives: a failed probe, forgetProbe).
 func (exitWatched) drop(st *threadState) { st.watch.Release() }
 
+// areaMarkedStray reports whether the area the calling thread's thread
+// word leads to says "registration failed": how the modes whose thread word
+// leads to the area (libc, self) mark a stray thread for the ops.
+func areaMarkedStray() bool {
+	a := (*rseqabi.Area)(currentArea())
+	return a != nil && a.CPUID == rseqabi.CPUIDRegistrationFailed
+}
+
 // owner holds the rules of proc.mode (nil in ModeNone).
 var owner ownership
 

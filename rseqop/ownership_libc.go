@@ -81,19 +81,11 @@ func (libcOwnership) register(st *threadState) error {
 	return nil
 }
 
-func (libcOwnership) current(st *threadState) bool {
-	if !st.watch.Valid() {
-		return false
-	}
-	return !st.watch.Dead()
-}
+func (o libcOwnership) current(st *threadState) bool { return !o.exited(st) }
 
 func (libcOwnership) exited(st *threadState) bool { return !st.watch.Valid() || st.watch.Dead() }
 
-func (libcOwnership) knownStray() bool {
-	a := (*rseqabi.Area)(currentArea())
-	return a != nil && a.CPUID == rseqabi.CPUIDRegistrationFailed
-}
+func (libcOwnership) knownStray() bool { return areaMarkedStray() }
 
 func (libcOwnership) release(st *threadState) error {
 	st.watch.Stop()

@@ -76,10 +76,7 @@ func (o selfOwnership) loadCPU(st *threadState) (int32, bool) {
 	return int32(atomic.LoadUint32(&st.area.CPUID)), true // our own memory: readable even if it just exited
 }
 
-func (selfOwnership) knownStray() bool {
-	a := (*rseqabi.Area)(currentArea())
-	return a != nil && a.CPUID == rseqabi.CPUIDRegistrationFailed
-}
+func (selfOwnership) knownStray() bool { return areaMarkedStray() }
 
 func (selfOwnership) release(st *threadState) error {
 	writeThreadWord(nil)
