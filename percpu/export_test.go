@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/gorseq/rseq/rseqabi"
+	"github.com/gorseq/rseq/rseqop"
 )
 
 // Helpers only tests use, kept out of the shipping files (as Go's
@@ -62,14 +62,16 @@ func (f *poolFast[T]) checkSlots() error {
 	return nil
 }
 
-// hotAborts is the abort count of the generated function fn.
+// hotAborts is the abort count of percpu's generated function fn.
 func hotAborts(fn string) uint64 {
-	for i, op := range zopTable {
-		if op.Name == fn {
-			return atomic.LoadUint64(&zopAborts[i])
-		}
-	}
-	return 0
+	n, _ := rseqop.Aborts(zopPackage, fn)
+	return n
+}
+
+// isPoolFunc says whether generated function name is one of the pool's
+// (PoolPop/PoolPush in both variants, the hot ops poolGet and poolPut).
+func isPoolFunc(name string) bool {
+	return strings.HasPrefix(name, "opPool") || strings.HasPrefix(name, "pool")
 }
 
 // poolAborts describes the pool ops' abort counts (tests).
@@ -77,7 +79,7 @@ func poolAborts() string {
 	var b strings.Builder
 	b.WriteString("pool op aborts:")
 	for i, op := range zopTable {
-		if strings.HasPrefix(op.Name, "opPool") || strings.HasPrefix(op.Name, "pool") {
+		if isPoolFunc(op.Name) {
 			fmt.Fprintf(&b, " %s %d", strings.TrimPrefix(op.Name, "op"), atomic.LoadUint64(&zopAborts[i]))
 		}
 	}
@@ -88,7 +90,7 @@ func poolAborts() string {
 func poolAbortTotal() uint64 {
 	var n uint64
 	for i, op := range zopTable {
-		if strings.HasPrefix(op.Name, "opPool") || strings.HasPrefix(op.Name, "pool") {
+		if isPoolFunc(op.Name) {
 			n += atomic.LoadUint64(&zopAborts[i])
 		}
 	}
@@ -99,8 +101,10 @@ func poolAbortTotal() uint64 {
 // reports whether percpu's ops can run on it.
 func registerThisThread() bool { return slowPath() }
 
-// Offsets of struct rseq's index fields, which hotIndexOffset holds one of.
+// Offsets of struct rseq's index fields, which hotIndexOffset holds one of
+// (the kernel ABI's constants, which TestHotOpLayout compares with the
+// Area type).
 const (
-	areaCPUIDOffset = unsafe.Offsetof(rseqabi.Area{}.CPUID)
-	areaMMCIDOffset = unsafe.Offsetof(rseqabi.Area{}.MMCID)
+	areaCPUIDOffset = rseqabi.OffsetCPUID
+	areaMMCIDOffset = rseqabi.OffsetMMCID
 )
