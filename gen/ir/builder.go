@@ -134,13 +134,6 @@ func (b *Builder) Global(name string, t Type) Value {
 // Hot makes the op a hot op (see Hot).
 func (b *Builder) Hot(h Hot) { b.op.Hot = &h }
 
-// FailIfWriteBarrierGlobal is FailIfWriteBarrier with the flag's address
-// read from the package variable name instead of a parameter.
-func (b *Builder) FailIfWriteBarrierGlobal(name string, fail int) {
-	on := b.Load(Word, 4, At(b.Global(name, Ptr), 0))
-	b.op.Body = append(b.op.Body, Stmt{Kind: Branch, A: on, Cond: NE, B: Imm(0), Fail: fail, WBGuard: true})
-}
-
 // BranchFail leaves the section with status fail if a cond x.
 func (b *Builder) BranchFail(a Value, cond Cond, x Operand, fail int) {
 	b.op.Body = append(b.op.Body, Stmt{Kind: Branch, A: a, Cond: cond, B: x, Fail: fail})
