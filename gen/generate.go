@@ -18,6 +18,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"go/token"
+	"go/types"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,11 +60,18 @@ type Files map[string][]byte
 // golang.org/x/tools/go/packages (the directory must hold at least one Go
 // file with the package clause).
 func Generate(cfg Config) (Files, error) {
-	t, err := targetOf(cfg)
+	t, pkg, err := targetOf(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return generateFiles(cfg.Ops, t, cfg.Consts)
+	files, err := generateFiles(cfg.Ops, t, cfg.Consts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSlowPaths(cfg.Ops, pkg); err != nil {
+		return nil, err
+	}
+	return files, nil
 }
 
 // Write generates the files (Generate) and writes them into cfg.Dir.
@@ -102,22 +111,32 @@ func Main(cfg Config) {
 	}
 }
 
-// targetOf finds the package name and import path of cfg.Dir.
-func targetOf(cfg Config) (golang.Target, error) {
+// targetOf finds the package name and import path of cfg.Dir, and the
+// package's types (for checkSlowPaths). The package is type-checked from
+// its source as it is before generation: errors in it (stale generated
+// files, say) leave the types of its declarations intact.
+func targetOf(cfg Config) (golang.Target, *types.Package, error) {
 	dir := cfg.Dir
 	if dir == "" {
 		dir = "."
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return golang.Target{}, err
+		return golang.Target{}, nil, err
 	}
-	pkgs, err := packages.Load(&packages.Config{Mode: packages.NeedName | packages.NeedFiles, Dir: abs}, ".")
+	pkgs, err := packages.Load(&packages.Config{
+		Mode: packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedTypes,
+		Dir:  abs,
+		// The slow paths exist in every build of the package (the
+		// stand-ins of zops_noasm.go call them), so any configuration
+		// finds them; this one needs no C compiler.
+		Env: append(os.Environ(), "CGO_ENABLED=0"),
+	}, ".")
 	if err != nil {
-		return golang.Target{}, fmt.Errorf("loading the package in %s: %w", abs, err)
+		return golang.Target{}, nil, fmt.Errorf("loading the package in %s: %w", abs, err)
 	}
 	if len(pkgs) != 1 {
-		return golang.Target{}, fmt.Errorf("%s: %d packages, want 1", abs, len(pkgs))
+		return golang.Target{}, nil, fmt.Errorf("%s: %d packages, want 1", abs, len(pkgs))
 	}
 	p := pkgs[0]
 	if p.Name == "" || p.PkgPath == "" {
@@ -125,16 +144,82 @@ func targetOf(cfg Config) (golang.Target, error) {
 		for _, e := range p.Errors {
 			errs = append(errs, e)
 		}
-		return golang.Target{}, fmt.Errorf("%s: no Go package here (write a file with the package clause first): %w", abs, errors.Join(errs...))
+		return golang.Target{}, nil, fmt.Errorf("%s: no Go package here (write a file with the package clause first): %w", abs, errors.Join(errs...))
 	}
 	if p.Name == "main" {
-		return golang.Target{}, fmt.Errorf("%s: package main cannot hold generated ops (their table registers at init under an import path); use a library package", abs)
+		return golang.Target{}, nil, fmt.Errorf("%s: package main cannot hold generated ops (their table registers at init under an import path); use a library package", abs)
 	}
 	g := cfg.Generator
 	if g == "" {
 		g = DefaultGenerator
 	}
-	return golang.Target{Package: p.Name, Path: p.PkgPath, Generator: g}, nil
+	return golang.Target{Package: p.Name, Path: p.PkgPath, Generator: g}, p.Types, nil
+}
+
+// checkSlowPaths refuses a hot op whose slow path, as the package declares
+// it, does not have exactly the op's parameters and results: the assembly
+// tail-jumps into it with the caller's frame, so a slow path with other
+// parameters reads garbage and one with other results writes over the
+// caller's frame. (The generated zops_table.go also asserts it at compile
+// time, for a slow path edited after generation.)
+func checkSlowPaths(all []*ir.Op, pkg *types.Package) error {
+	for _, fn := range ir.Functions(all) {
+		h := fn.Op.Hot
+		if h == nil {
+			continue
+		}
+		want := fn.GoSignature()
+		var obj types.Object
+		if pkg != nil {
+			obj = pkg.Scope().Lookup(h.Slow)
+		}
+		f, ok := obj.(*types.Func)
+		if !ok {
+			return fmt.Errorf("hot op %s: its slow path %s is not a function of package %s: declare it first, as func %s%s",
+				fn.Op.Name, h.Slow, pkgPath(pkg), h.Slow, want)
+		}
+		sig := f.Signature()
+		if !types.Identical(sig, goSignature(fn)) {
+			return fmt.Errorf("hot op %s: slow path %s has signature %s, not the op's func%s (the assembly tail-jumps into it with the caller's frame, so its parameters and results must be exactly the op's)",
+				fn.Op.Name, h.Slow, types.TypeString(sig, nil), want)
+		}
+	}
+	return nil
+}
+
+func pkgPath(p *types.Package) string {
+	if p == nil {
+		return "(not loaded)"
+	}
+	return p.Path()
+}
+
+// goSignature is fn's Go signature as a go/types value.
+func goSignature(fn *ir.Function) *types.Signature {
+	params, results, _ := fn.Frame()
+	vars := func(slots []ir.Slot) *types.Tuple {
+		var vs []*types.Var
+		for _, s := range slots {
+			vs = append(vs, types.NewParam(token.NoPos, nil, s.Name, goType(s.GoType)))
+		}
+		return types.NewTuple(vs...)
+	}
+	return types.NewSignatureType(nil, nil, nil, vars(params), vars(results), false)
+}
+
+// goType is the go/types value of a Slot's GoType.
+func goType(name string) types.Type {
+	switch name {
+	case "unsafe.Pointer":
+		return types.Typ[types.UnsafePointer]
+	case "uintptr":
+		return types.Typ[types.Uintptr]
+	case "int64":
+		return types.Typ[types.Int64]
+	case "int":
+		return types.Typ[types.Int]
+	}
+	panic("gen: no go/types value for " + name)
 }
 
 // generateFiles validates all and returns every generated file by name.

@@ -78,7 +78,8 @@ func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit ui
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - entries, or a pointer loaded through it, is returned as result x.
 func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 
 // opPoolPopMMCID pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
@@ -94,7 +95,8 @@ func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, sp
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - entries, or a pointer loaded through it, is returned as result x.
 func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 
 // opPoolPushCPU pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
@@ -112,7 +114,8 @@ func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, 
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - x (or an address computed from it) is stored into memory by statement 14 (store64 heap pointer [v10 + v11*8] = v13).
 func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 
 // opPoolPushMMCID pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
@@ -134,7 +137,8 @@ func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, s
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - x (or an address computed from it) is stored into memory by statement 14 (store64 heap pointer [v10 + v11*8] = v13).
 func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 
 // counterAdd adds delta to this CPU's slot of the Counter whose slot array pointer is at
@@ -146,7 +150,8 @@ func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr,
 // range, no slot array yet (the first Add allocates it)) jumps to counterAddSlow, which has this function's frame
 // and returns to the caller in its place.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - base is passed to the slow path counterAddSlow, which may keep it (Hot.SlowBorrows does not list it).
 func counterAdd(base unsafe.Pointer, delta int64)
 
 // poolGet pops the top object of this CPU's cache of the Pool whose storage pointer is
@@ -167,7 +172,8 @@ func counterAdd(base unsafe.Pointer, delta int64)
 // range, no storage yet; no per-CPU caches; cache empty; nil entry (a hole an aborted Get left)) jumps to poolGetSlow, which has this function's frame
 // and returns to the caller in its place.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - state, or a pointer loaded through it, is returned as result x.
 func poolGet(state unsafe.Pointer) (x unsafe.Pointer)
 
 // poolPut pushes x on this CPU's cache of the Pool whose storage pointer is at state:
@@ -182,7 +188,9 @@ func poolGet(state unsafe.Pointer) (x unsafe.Pointer)
 // range, x is nil; no storage yet; no per-CPU caches; cache full; write barrier on (the collector is marking) and the entry does not hold x) jumps to poolPutSlow, which has this function's frame
 // and returns to the caller in its place.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - state is passed to the slow path poolPutSlow, which may keep it (Hot.SlowBorrows does not list it).
+//   - x (or an address computed from it) is stored into memory by statement 19 (store64 heap pointer [v11 + v12*8] = v2).
 func poolPut(state unsafe.Pointer, x unsafe.Pointer)
 
 // shardLock takes this CPU's shard lock of the Sharded whose per-CPU shard parameters
@@ -200,5 +208,6 @@ func poolPut(state unsafe.Pointer, x unsafe.Pointer)
 // range, no per-CPU shards (before the first Update, or the Sharded uses its locked shards); index beyond the shards (or their count not visible yet); stride not visible yet; the shard is taken) jumps to shardLockSlow, which has this function's frame
 // and returns to the caller in its place.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - s, or a pointer loaded through it, is returned as result p.
 func shardLock(s unsafe.Pointer) (p unsafe.Pointer)

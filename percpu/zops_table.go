@@ -48,19 +48,28 @@ var (
 // zopTable lists every generated function; entry i owns zopAborts[i] and
 // the i-th addresses zopAddrs returns.
 var zopTable = [zopCount]rseqop.Func{
-	{Op: "LoadCbneStore", Name: "opLoadCbneStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}},
-	{Op: "LoadCbneStore", Name: "opLoadCbneStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}},
-	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}},
-	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}},
-	{Op: "PoolPop", Name: "opPoolPopCPU", Index: "cpu_id", Fails: []string{"cache empty"}},
-	{Op: "PoolPop", Name: "opPoolPopMMCID", Index: "mm_cid", Fails: []string{"cache empty"}},
-	{Op: "PoolPush", Name: "opPoolPushCPU", Index: "cpu_id", Fails: []string{"cache full", "write barrier on (the collector is marking)"}},
-	{Op: "PoolPush", Name: "opPoolPushMMCID", Index: "mm_cid", Fails: []string{"cache full", "write barrier on (the collector is marking)"}},
-	{Op: "CounterAdd", Name: "counterAdd", Index: "cpu_id or mm_cid", Fails: []string{"no slot array yet (the first Add allocates it)"}},
-	{Op: "PoolGet", Name: "poolGet", Index: "cpu_id or mm_cid", Fails: []string{"no storage yet", "no per-CPU caches", "cache empty", "nil entry (a hole an aborted Get left)"}},
-	{Op: "PoolPut", Name: "poolPut", Index: "cpu_id or mm_cid", Fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "cache full", "write barrier on (the collector is marking) and the entry does not hold x"}},
-	{Op: "ShardLock", Name: "shardLock", Index: "cpu_id or mm_cid", Fails: []string{"no per-CPU shards (before the first Update, or the Sharded uses its locked shards)", "index beyond the shards (or their count not visible yet)", "stride not visible yet", "the shard is taken"}},
+	{Op: "LoadCbneStore", Name: "opLoadCbneStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}, NoEscape: true},
+	{Op: "LoadCbneStore", Name: "opLoadCbneStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}, NoEscape: true},
+	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}, NoEscape: true},
+	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}, NoEscape: true},
+	{Op: "PoolPop", Name: "opPoolPopCPU", Index: "cpu_id", Fails: []string{"cache empty"}, NoEscape: false},
+	{Op: "PoolPop", Name: "opPoolPopMMCID", Index: "mm_cid", Fails: []string{"cache empty"}, NoEscape: false},
+	{Op: "PoolPush", Name: "opPoolPushCPU", Index: "cpu_id", Fails: []string{"cache full", "write barrier on (the collector is marking)"}, NoEscape: false},
+	{Op: "PoolPush", Name: "opPoolPushMMCID", Index: "mm_cid", Fails: []string{"cache full", "write barrier on (the collector is marking)"}, NoEscape: false},
+	{Op: "CounterAdd", Name: "counterAdd", Index: "cpu_id or mm_cid", Fails: []string{"no slot array yet (the first Add allocates it)"}, NoEscape: false, Slow: "counterAddSlow"},
+	{Op: "PoolGet", Name: "poolGet", Index: "cpu_id or mm_cid", Fails: []string{"no storage yet", "no per-CPU caches", "cache empty", "nil entry (a hole an aborted Get left)"}, NoEscape: false, Slow: "poolGetSlow"},
+	{Op: "PoolPut", Name: "poolPut", Index: "cpu_id or mm_cid", Fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "cache full", "write barrier on (the collector is marking) and the entry does not hold x"}, NoEscape: false, Slow: "poolPutSlow"},
+	{Op: "ShardLock", Name: "shardLock", Index: "cpu_id or mm_cid", Fails: []string{"no per-CPU shards (before the first Update, or the Sharded uses its locked shards)", "index beyond the shards (or their count not visible yet)", "stride not visible yet", "the shard is taken"}, NoEscape: false, Slow: "shardLockSlow"},
 }
+
+// Every hot op's slow path has the op's exact signature: the assembly
+// tail-jumps into it with the caller's frame (DESIGN.md, "Hot ops").
+var (
+	_ func(base unsafe.Pointer, delta int64)        = counterAddSlow
+	_ func(state unsafe.Pointer) (x unsafe.Pointer) = poolGetSlow
+	_ func(state unsafe.Pointer, x unsafe.Pointer)  = poolPutSlow
+	_ func(s unsafe.Pointer) (p unsafe.Pointer)     = shardLockSlow
+)
 
 // zopErr says why this package's ops never run (rseq unavailable, or a
 // critical section failed validation), or is nil. A package variable, so

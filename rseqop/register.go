@@ -21,6 +21,13 @@ type Func struct {
 	Name  string   // Go function, e.g. "opLoadAddStoreCPU"
 	Index string   // area field of the slot index: "cpu_id", "mm_cid" or (hot ops) "cpu_id or mm_cid"
 	Fails []string // Fails[k-1] describes failure status k
+	// NoEscape says that the function's Go declaration is //go:noescape:
+	// no pointer argument outlives the call (the generator derives it from
+	// the op; rseqoptest.CheckEscapes checks it against the compiler).
+	NoEscape bool
+	// Slow is a hot op's Go slow path, the target of its tail jumps ("" for
+	// other ops).
+	Slow string
 }
 
 // Ops is what a package of generated ops hands to Register from its
@@ -89,6 +96,9 @@ type registration struct {
 // fallbacks (SlowPath reports false for it). A generated package calls
 // Register once, while it initialises.
 func Register(ops *Ops) (Globals, error) {
+	if ops == nil {
+		return Globals{OwnerOffset: OwnerDisabled, IndexOffset: indexOffset()}, errors.New("rseqop.Register: nil op table")
+	}
 	err := register(ops)
 	registered.Lock()
 	defer registered.Unlock()
@@ -264,6 +274,11 @@ type OpStat struct {
 	Index string
 	// Fails describes the op's failure statuses: Fails[k-1] is status k.
 	Fails []string
+	// NoEscape says that the op's Go declaration is //go:noescape (no
+	// pointer argument outlives the call); Slow names a hot op's Go slow
+	// path ("" for other ops).
+	NoEscape bool
+	Slow     string
 	// Descriptor is the rseq_cs as armed; all zero when the package's
 	// generated ops were rejected or do not exist in this build.
 	Descriptor rseqabi.CriticalSection
@@ -285,7 +300,7 @@ func OpStats() []OpStat {
 		for i, f := range r.ops.Funcs {
 			out = append(out, OpStat{
 				Package: r.ops.Package, Name: f.Op, Func: f.Name, Index: f.Index, Fails: f.Fails,
-				Descriptor: r.descs[i], Aborts: r.aborts(i), Err: r.err,
+				NoEscape: f.NoEscape, Slow: f.Slow, Descriptor: r.descs[i], Aborts: r.aborts(i), Err: r.err,
 			})
 		}
 	}

@@ -74,7 +74,8 @@ func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - a pointer loaded through base is stored into memory by statement 9 (commit64 [v5] = v9).
 func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
 
 // opLoadCbeqStoreAddLoadStoreMMCID pops the head of the singly linked list whose head pointer is the word at
@@ -90,7 +91,8 @@ func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit u
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - a pointer loaded through base is stored into memory by statement 9 (commit64 [v5] = v9).
 func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
 
 // opLoadAddLoadLoadAddStoreCPU loads the slot array p = *ptr inside the section and adds inc to the word at
@@ -169,7 +171,8 @@ func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintpt
 // committed); -1 no usable rseq area on this thread; -2 idx >= limit.
 // Results other than idx are zero unless status is 0.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - memory reachable from src is copied by statement 11 (copy [v9] <- [v10], v11 bytes); its bytes may hold pointers.
 func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
 
 // opLoadCbneMemcpyStoreMMCID compares the word at base + idx*stride with expect; if equal, copies n bytes
@@ -190,5 +193,6 @@ func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr
 // kernels mm_cid is never written, every thread would get the same slot on
 // different CPUs, and the section would no longer be exclusive.
 //
-//go:noescape
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - memory reachable from src is copied by statement 11 (copy [v9] <- [v10], v11 bytes); its bytes may hold pointers.
 func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)

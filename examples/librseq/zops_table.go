@@ -48,18 +48,18 @@ var (
 // zopTable lists every generated function; entry i owns zopAborts[i] and
 // the i-th addresses zopAddrs returns.
 var zopTable = [zopCount]rseqop.Func{
-	{Op: "LoadCbneStore", Name: "opLoadCbneStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}},
-	{Op: "LoadCbneStore", Name: "opLoadCbneStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}},
-	{Op: "LoadAddStore", Name: "opLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}},
-	{Op: "LoadAddStore", Name: "opLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}},
-	{Op: "LoadCbeqStoreAddLoadStore", Name: "opLoadCbeqStoreAddLoadStoreCPU", Index: "cpu_id", Fails: []string{"head == expectnot (empty list)"}},
-	{Op: "LoadCbeqStoreAddLoadStore", Name: "opLoadCbeqStoreAddLoadStoreMMCID", Index: "mm_cid", Fails: []string{"head == expectnot (empty list)"}},
-	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}},
-	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}},
-	{Op: "LoadCbneStoreStore", Name: "opLoadCbneStoreStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}},
-	{Op: "LoadCbneStoreStore", Name: "opLoadCbneStoreStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}},
-	{Op: "LoadCbneMemcpyStore", Name: "opLoadCbneMemcpyStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}},
-	{Op: "LoadCbneMemcpyStore", Name: "opLoadCbneMemcpyStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}},
+	{Op: "LoadCbneStore", Name: "opLoadCbneStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}, NoEscape: true},
+	{Op: "LoadCbneStore", Name: "opLoadCbneStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}, NoEscape: true},
+	{Op: "LoadAddStore", Name: "opLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}, NoEscape: true},
+	{Op: "LoadAddStore", Name: "opLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}, NoEscape: true},
+	{Op: "LoadCbeqStoreAddLoadStore", Name: "opLoadCbeqStoreAddLoadStoreCPU", Index: "cpu_id", Fails: []string{"head == expectnot (empty list)"}, NoEscape: false},
+	{Op: "LoadCbeqStoreAddLoadStore", Name: "opLoadCbeqStoreAddLoadStoreMMCID", Index: "mm_cid", Fails: []string{"head == expectnot (empty list)"}, NoEscape: false},
+	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}, NoEscape: true},
+	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}, NoEscape: true},
+	{Op: "LoadCbneStoreStore", Name: "opLoadCbneStoreStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}, NoEscape: true},
+	{Op: "LoadCbneStoreStore", Name: "opLoadCbneStoreStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}, NoEscape: true},
+	{Op: "LoadCbneMemcpyStore", Name: "opLoadCbneMemcpyStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}, NoEscape: false},
+	{Op: "LoadCbneMemcpyStore", Name: "opLoadCbneMemcpyStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}, NoEscape: false},
 }
 
 // zopErr says why this package's ops never run (rseq unavailable, or a

@@ -46,6 +46,12 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+// TestGeneratedOpsEscape: the generated declarations' escape annotations
+// are what the compiler's escape analysis finds (rseqoptest.CheckEscapes).
+func TestGeneratedOpsEscape(t *testing.T) {
+	rseqoptest.CheckEscapes(t, zopPackage)
+}
+
 // TestMaxSequential: the maximum of a few values, through whatever path
 // this process uses.
 func TestMaxSequential(t *testing.T) {

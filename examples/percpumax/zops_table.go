@@ -48,8 +48,8 @@ var (
 // zopTable lists every generated function; entry i owns zopAborts[i] and
 // the i-th addresses zopAddrs returns.
 var zopTable = [zopCount]rseqop.Func{
-	{Op: "LoadMaxStore", Name: "opLoadMaxStoreCPU", Index: "cpu_id", Fails: []string{"word >= v"}},
-	{Op: "LoadMaxStore", Name: "opLoadMaxStoreMMCID", Index: "mm_cid", Fails: []string{"word >= v"}},
+	{Op: "LoadMaxStore", Name: "opLoadMaxStoreCPU", Index: "cpu_id", Fails: []string{"word >= v"}, NoEscape: true},
+	{Op: "LoadMaxStore", Name: "opLoadMaxStoreMMCID", Index: "mm_cid", Fails: []string{"word >= v"}, NoEscape: true},
 }
 
 // zopErr says why this package's ops never run (rseq unavailable, or a

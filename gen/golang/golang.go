@@ -89,6 +89,22 @@ func declDoc(f *file, fn *ir.Function) {
 	}
 }
 
+// escapeDoc writes //go:noescape where no pointer argument of fn outlives
+// the call, and otherwise says which does and why (ir.Op.Escapes): without
+// the annotation the compiler lets every pointer argument escape, so the
+// caller never hands the op an object on its stack that the op keeps.
+func escapeDoc(f *file, fn *ir.Function) {
+	esc := fn.Op.Escapes()
+	if len(esc) == 0 {
+		f.p("//go:noescape")
+		return
+	}
+	f.p("// Not //go:noescape, so that the compiler lets its pointer arguments escape:")
+	for _, e := range esc {
+		comment(f, "  - "+e.Why+".")
+	}
+}
+
 // Asm returns zops_asm.go: declarations of the asm functions.
 func Asm(fns []*ir.Function, t Target) ([]byte, error) {
 	f := header(t, "linux && (amd64 || arm64) && !purego", "unsafe")
@@ -106,7 +122,7 @@ func Asm(fns []*ir.Function, t Target) ([]byte, error) {
 		f.p("")
 		declDoc(f, fn)
 		f.p("//")
-		f.p("//go:noescape")
+		escapeDoc(f, fn)
 		f.p("func %s%s", fn.Name(), fn.GoSignature())
 	}
 	return f.gofmt()
@@ -167,6 +183,32 @@ func NoAsm(fns []*ir.Function, t Target) ([]byte, error) {
 	return f.gofmt()
 }
 
+// slowPathAssertions makes the package fail to compile when a hot op's
+// slow path has another signature than the op (an edit after generation):
+// the assembly tail-jumps into the slow path with the caller's frame, so a
+// slow path with other parameters would read garbage and one with other
+// results would write over the caller's frame. A func value is assignable
+// only to a func type with identical parameter and result types.
+func slowPathAssertions(f *file, fns []*ir.Function) {
+	var hot []*ir.Function
+	for _, fn := range fns {
+		if fn.Op.Hot != nil {
+			hot = append(hot, fn)
+		}
+	}
+	if len(hot) == 0 {
+		return
+	}
+	f.p(`
+// Every hot op's slow path has the op's exact signature: the assembly
+// tail-jumps into it with the caller's frame (DESIGN.md, "Hot ops").
+var (`)
+	for _, fn := range hot {
+		f.p("_ func%s = %s", fn.GoSignature(), fn.Op.Hot.Slow)
+	}
+	f.p(")")
+}
+
 // Table returns zops_table.go: statuses, the op table, abort counters,
 // the package's copies of the globals its assembly reads, and the call to
 // rseqop.Register that validates the package's critical sections and sets
@@ -218,9 +260,14 @@ var zopTable = [zopCount]rseqop.Func{`, ir.StatusOK, ir.StatusUnregistered, ir.S
 		for _, d := range fn.Op.Fails {
 			fails = append(fails, fmt.Sprintf("%q", d))
 		}
-		f.p("{Op: %q, Name: %q, Index: %q, Fails: []string{%s}},", fn.Op.Name, fn.Name(), fn.Index.Field, strings.Join(fails, ", "))
+		slow := ""
+		if fn.Op.Hot != nil {
+			slow = fmt.Sprintf(", Slow: %q", fn.Op.Hot.Slow)
+		}
+		f.p("{Op: %q, Name: %q, Index: %q, Fails: []string{%s}, NoEscape: %v%s},", fn.Op.Name, fn.Name(), fn.Index.Field, strings.Join(fails, ", "), fn.NoEscape(), slow)
 	}
 	f.p("}")
+	slowPathAssertions(f, fns)
 	f.p(`
 // zopErr says why this package's ops never run (rseq unavailable, or a
 // critical section failed validation), or is nil. A package variable, so

@@ -315,11 +315,21 @@ func (op *Op) NumValues() int { return op.nvals }
 // before any descriptor is armed). Every failure (no usable area, index
 // out of range, any of the op's Fails) leaves by a tail jump to the Go
 // function Slow, whose signature must be exactly Func's: it runs as if the
-// caller had called it, and its results are the caller's.
+// caller had called it, and its results are the caller's. The generator
+// checks Slow's signature against the package's source and the generated
+// code asserts it at compile time.
 type Hot struct {
 	Func  string
 	Slow  string
 	Limit string
+	// SlowBorrows lists the Ptr parameters that Slow only borrows: it
+	// neither stores nor returns them, nor anything reachable from them,
+	// so the compiler reports them as not escaping. Every other Ptr
+	// parameter is taken as kept by Slow, and the op's declaration then
+	// lets its pointer arguments escape (see Op.Escapes). A claim about Go
+	// code the generator cannot see: rseqoptest.CheckEscapes proves it in
+	// the package's tests from the compiler's own escape analysis.
+	SlowBorrows []string
 }
 
 // HotIndexOffset is the package variable (uintptr) holding the offset in
@@ -327,9 +337,12 @@ type Hot struct {
 const HotIndexOffset = "hotIndexOffset"
 
 // LimitParam returns the index of the "limit" parameter, or -1.
-func (op *Op) LimitParam() int {
+func (op *Op) LimitParam() int { return op.param("limit") }
+
+// param returns the index of the parameter name, or -1.
+func (op *Op) param(name string) int {
 	for i, p := range op.Params {
-		if p.Name == "limit" {
+		if p.Name == name {
 			return i
 		}
 	}

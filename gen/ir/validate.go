@@ -106,6 +106,19 @@ func (op *Op) Validate() error {
 		if op.Hot.Func == op.Hot.Slow {
 			return fail(-1, "hot function and slow path are both %q", op.Hot.Func)
 		}
+		borrowed := map[string]bool{}
+		for _, name := range op.Hot.SlowBorrows {
+			i := op.param(name)
+			switch {
+			case i < 0:
+				return fail(-1, "SlowBorrows names %q, which is not a parameter", name)
+			case op.Params[i].Type != Ptr:
+				return fail(-1, "SlowBorrows names %q, a %s: only Ptr parameters can escape", name, op.Params[i].Type)
+			case borrowed[name]:
+				return fail(-1, "SlowBorrows names %q twice", name)
+			}
+			borrowed[name] = true
+		}
 	} else if l := op.LimitParam(); l < 0 {
 		return fail(-1, `no "limit" parameter: every op bounds its index`)
 	} else if op.Params[l].Type != Word {

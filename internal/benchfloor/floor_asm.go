@@ -11,11 +11,12 @@ import "unsafe"
 func Empty(base unsafe.Pointer, delta int64)
 
 // Get returns state: poolGet's frame, for the floor of a Get+Put pair.
-//
-//go:noescape
+// Not //go:noescape: it returns its argument (the compiler must let state
+// escape, as it does for poolGet, which returns what state leads to).
 func Get(state unsafe.Pointer) unsafe.Pointer
 
-// Put returns at once: poolPut's frame.
+// Put returns at once: poolPut's frame. Its //go:noescape is true (it
+// keeps nothing); poolPut, which keeps x, has none.
 //
 //go:noescape
 func Put(state, x unsafe.Pointer)
