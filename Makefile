@@ -115,12 +115,12 @@ test-go-current:
 	GOTOOLCHAIN=$(GO_CURRENT) CGO_ENABLED=1 GORSEQ_EXPECT_MODE=libc $(GO) test -count=1 -short ./rseqop/... ./percpu/...
 
 generate:
-	$(GO) generate ./percpu
+	$(GO) generate ./percpu ./rseqop/internal/fencetest
 	$(call in-examples,$(GO) generate ./...)
 
 check-generated:
 	@if [ -d gen ]; then $(MAKE) generate && \
-		test -z "$$(git status --porcelain -- 'percpu/zops_*' $(addsuffix /zops_*,$(EXAMPLES)))" || { echo 'generated files drifted from gen/: run make generate and commit'; exit 1; }; fi
+		test -z "$$(git status --porcelain -- 'percpu/zops_*' 'rseqop/internal/fencetest/zops_*' $(addsuffix /zops_*,$(EXAMPLES)))" || { echo 'generated files drifted from gen/: run make generate and commit'; exit 1; }; fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 ./percpu

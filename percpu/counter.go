@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/gorseq/rseq/rseqabi"
+	"github.com/gorseq/rseq/rseqop"
 )
 
 // Counter is a per-CPU int64 counter: Add updates the slot of the CPU (or,
@@ -151,10 +151,11 @@ func (c *Counter) Load() int64 {
 // Reset sets the counter to zero and returns the total it had. It is exact
 // under concurrent adds: every Add is counted either in the returned total
 // or in the counter afterwards. With critical sections it swaps in a fresh
-// slot array and then runs an rseq fence (membarrier
-// MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ): once the fence returns, no
-// critical section that could still see the old array can commit, so the
-// old array's sum is final. It allocates one slot array per call.
+// slot array and then runs an rseq fence (rseqop.Fence: membarrier
+// MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, or a stop of the world should
+// membarrier fail after start-up): once the fence returns, no critical
+// section that could still see the old array can commit, so the old
+// array's sum is final. It allocates one slot array per call.
 func (c *Counter) Reset() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -165,11 +166,9 @@ func (c *Counter) Reset() int64 {
 	var sum int64
 	if counterRseq {
 		atomic.StorePointer(&c.base, newCounterSlots())
-		if err := rseqabi.MembarrierRseqFence(); err != nil {
-			// Registered at init, so this cannot fail short of a kernel
-			// bug; without the fence the total could be off.
-			panic("percpu: Counter.Reset: rseq fence failed: " + err.Error())
-		}
+		// Never fails: where membarrier stops working after start-up,
+		// the fence stops the world instead (rseqop.Fence).
+		rseqop.Fence()
 		for i := 0; i < proc.slots; i++ {
 			sum += slotAt(old, i).Load()
 		}

@@ -8,7 +8,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/gorseq/rseq/rseqabi"
+	"github.com/gorseq/rseq/rseqop"
 )
 
 // Sharded is a value of type T kept once per CPU (golang/go#18802's sharded
@@ -372,15 +372,25 @@ func (sh *cpuShard[T]) visitLocked(yield func(*T) bool) bool {
 }
 
 // visitCPU visits the per-CPU shards (the caller holds s.mu). It reports
-// false when yield stopped the visit.
+// false when yield stopped the visit. Every claim it takes is released on
+// every path: after its visit, or by the deferred release when yield stops
+// or panics (set up before the first claim).
 func (t *shardTable[T]) visitCPU(yield func(*T) bool) bool {
 	pending := make([]int, t.limit)
 	for i := range pending {
 		pending[i] = i + 1
 	}
 	var claimed, rest []int
+	next := 0 // claimed[next:] are this round's claims not yet visited
+	defer func() {
+		for _, i := range claimed[next:] {
+			// Still Remote means still ours: after the fence nobody else
+			// writes a word that reads Remote.
+			atomic.CompareAndSwapUint64(&t.cpu[i].lock, shardRemote, shardFree)
+		}
+	}()
 	for round := 0; len(pending) > 0; round++ {
-		claimed, rest = claimed[:0], rest[:0]
+		claimed, rest, next = claimed[:0], rest[:0], 0
 		for _, i := range pending {
 			if atomic.CompareAndSwapUint64(&t.cpu[i].lock, shardFree, shardRemote) {
 				claimed = append(claimed, i)
@@ -390,8 +400,22 @@ func (t *shardTable[T]) visitCPU(yield func(*T) bool) bool {
 		}
 		if len(claimed) > 0 {
 			shardFence()
-			var ok bool
-			if rest, ok = t.visitClaimed(claimed, rest, yield); !ok {
+		}
+		for next < len(claimed) {
+			i := claimed[next]
+			sh := &t.cpu[i]
+			if atomic.LoadUint64(&sh.lock) != shardRemote {
+				// A section that read 0 before the swap took it: that
+				// Update holds the shard now. Try again later.
+				shardClaimsLost.Add(1)
+				rest = append(rest, i)
+				next++
+				continue
+			}
+			cont := yield(&sh.val) // a panic here: the deferred release frees this shard too
+			atomic.StoreUint64(&sh.lock, shardFree)
+			next++
+			if !cont {
 				return false
 			}
 		}
@@ -403,49 +427,15 @@ func (t *shardTable[T]) visitCPU(yield func(*T) bool) bool {
 	return true
 }
 
-// visitClaimed yields the claimed shards that the claim still holds after
-// the fence, releasing each after its visit, and appends the others to
-// rest. If yield stops or panics, the claims not yet visited are released.
-func (t *shardTable[T]) visitClaimed(claimed, rest []int, yield func(*T) bool) (_ []int, ok bool) {
-	next := 0
-	defer func() {
-		for _, i := range claimed[next:] {
-			// Still Remote means still ours: after the fence nobody else
-			// writes a word that reads Remote.
-			atomic.CompareAndSwapUint64(&t.cpu[i].lock, shardRemote, shardFree)
-		}
-	}()
-	for next < len(claimed) {
-		sh := &t.cpu[claimed[next]]
-		if atomic.LoadUint64(&sh.lock) != shardRemote {
-			// A section that read 0 before the swap took it: that
-			// Update holds the shard now. Try again later.
-			shardClaimsLost.Add(1)
-			rest = append(rest, claimed[next])
-			next++
-			continue
-		}
-		cont := yield(&sh.val) // a panic here: the deferred release frees this shard too
-		atomic.StoreUint64(&sh.lock, shardFree)
-		next++
-		if !cont {
-			return rest, false
-		}
-	}
-	return rest, true
-}
+// shardFence is the rseq fence of Range's claims: rseqop.Fence, which
+// never fails (membarrier, or a stop of the world should membarrier fail
+// after start-up). A variable for TestShardedClaimLost, which plays a
+// section that commits during the fence.
+var shardFence = rseqop.Fence
 
 // shardClaimsLost counts Range's claims that a critical section in flight
 // during the swap overwrote (for the tests: the case the fence exists for).
 var shardClaimsLost atomic.Int64
-
-// shardFence runs the rseq fence of Range's claim. It cannot fail once the
-// process registered for it (a Sharded has per-CPU shards only then).
-func shardFence() {
-	if err := rseqabi.MembarrierRseqFence(); err != nil {
-		panic("percpu: Sharded: rseq fence failed: " + err.Error())
-	}
-}
 
 // shardBackoff waits before Range tries again to claim shards held by
 // Updates, or an Update tries the locked shards again: a few yields, then

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/gorseq/rseq/internal/testutil"
+	"github.com/gorseq/rseq/rseqop"
 )
 
 // shardedFns names the generated functions Sharded.Update's lock runs, for
@@ -564,55 +565,70 @@ func TestShardedStrayThreads(t *testing.T) {
 	}
 }
 
-// TestShardedClaimLost drives Range's claim step through the case the fence
+// TestShardedClaimLost drives Range's claims through the case the fence
 // exists for: a claimed word that a critical section overwrote (it read 0
-// before the swap and committed after) is not visited, stays with that
-// section's Update and is retried; the claims Range still holds are released
-// after their visit, or unvisited when the loop body stops early.
+// before the swap and committed before the fence returned; played here by
+// the fence itself) is not visited, stays with that section's Update and is
+// visited once that Update releases it. The claims are released after their
+// visit, when the loop body stops early, and when it panics.
 func TestShardedClaimLost(t *testing.T) {
 	if !shardedRseq() || proc.slots < 2 {
 		t.Skip("needs per-CPU shards, two or more")
 	}
 	var s Sharded[tally]
 	tab := s.table()
-	w1, w2 := &tab.cpu[1].lock, &tab.cpu[2].lock
-	atomic.StoreUint64(w1, shardRemote) // claimed, still ours
-	atomic.StoreUint64(w2, shardLocal)  // claimed, then overwritten by a section
-	lost := shardClaimsLost.Load()
-	var visited []*tally
-	rest, ok := tab.visitClaimed([]int{1, 2}, nil, func(x *tally) bool { visited = append(visited, x); return true })
-	if !ok || len(visited) != 1 || visited[0] != &tab.cpu[1].val || len(rest) != 1 || rest[0] != 2 {
-		t.Fatalf("visited %d shards, rest %v, ok %v", len(visited), rest, ok)
+	w2 := &tab.cpu[2].lock
+	defer func(f func()) { shardFence = f }(shardFence)
+	overwrite := true
+	shardFence = func() {
+		if overwrite {
+			atomic.StoreUint64(w2, shardLocal) // the section commits 1 over the claim
+			overwrite = false
+		}
+		rseqop.Fence()
 	}
-	if atomic.LoadUint64(w1) != shardFree || atomic.LoadUint64(w2) != shardLocal {
-		t.Fatalf("after the visit: words %d, %d; want free, still the section's", atomic.LoadUint64(w1), atomic.LoadUint64(w2))
+	lost := shardClaimsLost.Load()
+	for i := range tab.cpu[1:] {
+		tab.cpu[1+i].val.n = 1
+	}
+	done := make(chan int64)
+	go func() { n, _ := shardedTotals(t, &s); done <- n }()
+	select {
+	case n := <-done:
+		t.Fatalf("Range finished (total %d) while the section's Update held shard 2", n)
+	case <-time.After(20 * time.Millisecond):
 	}
 	if shardClaimsLost.Load() != lost+1 {
 		t.Fatal("the lost claim was not counted")
 	}
-	// The body stops at the first shard: the second claim is released
-	// unvisited.
-	atomic.StoreUint64(w1, shardRemote)
-	atomic.StoreUint64(w2, shardRemote)
-	visited = nil
-	if _, ok := tab.visitClaimed([]int{1, 2}, nil, func(x *tally) bool { visited = append(visited, x); return false }); ok || len(visited) != 1 {
-		t.Fatalf("stopped visit: ok %v, %d visited", ok, len(visited))
-	}
-	if atomic.LoadUint64(w1) != shardFree || atomic.LoadUint64(w2) != shardFree {
-		t.Fatalf("after a stopped visit: words %d, %d; want both free", atomic.LoadUint64(w1), atomic.LoadUint64(w2))
-	}
-	// Range waits for the section's Update and then visits its shard.
-	atomic.StoreUint64(w2, shardLocal)
-	done := make(chan int64)
-	go func() { n, _ := shardedTotals(t, &s); done <- n }()
-	select {
-	case <-done:
-		t.Fatal("Range finished while a shard was held")
-	case <-time.After(20 * time.Millisecond):
+	for i := range tab.cpu[1:] {
+		if w := atomic.LoadUint64(&tab.cpu[1+i].lock); i+1 != 2 && w != shardFree {
+			t.Errorf("shard %d: word %d while Range waits for shard 2; want its claim released after the visit", i+1, w)
+		}
 	}
 	tab.cpu[2].val.n = 7
 	atomic.StoreUint64(w2, shardFree) // the Update releases
-	if n := <-done; n != 7 {
-		t.Fatalf("Range counted %d, want 7", n)
+	if n, want := <-done, int64(len(tab.cpu)-1-1+7); n != want {
+		t.Fatalf("Range counted %d, want %d", n, want)
+	}
+	// A body that stops at the first shard, and one that panics: every
+	// claim is released.
+	for _, visit := range []func(){
+		func() {
+			for range s.All() {
+				break
+			}
+		},
+		func() {
+			defer func() { _ = recover() }()
+			s.Range(func(*tally) { panic("body") })
+		},
+	} {
+		visit()
+		for i := range tab.cpu[1:] {
+			if w := atomic.LoadUint64(&tab.cpu[1+i].lock); w != shardFree {
+				t.Errorf("after a stopped or panicking visit: shard %d word %d, want free", i+1, w)
+			}
+		}
 	}
 }

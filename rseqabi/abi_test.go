@@ -70,6 +70,12 @@ func TestErrorMapping(t *testing.T) {
 	if err := (&Error{Op: "register", Errno: syscall.E2BIG}); errors.Is(err, ErrBusy) || err.Error() == "" {
 		t.Errorf("unmapped errno: %v", err)
 	}
+	// membarrier's EPERM is a seccomp filter or a missing registration,
+	// not rseq's signature mismatch.
+	err := error(&Error{Op: "membarrier", Errno: syscall.EPERM})
+	if errors.Is(err, ErrPermission) || !errors.Is(err, syscall.EPERM) || err.Error() != "rseq: membarrier: operation not permitted (EPERM)" {
+		t.Errorf("membarrier EPERM: %q, Is(ErrPermission) = %v", err, errors.Is(err, ErrPermission))
+	}
 }
 
 func TestParseCPUList(t *testing.T) {

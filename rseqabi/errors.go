@@ -35,7 +35,28 @@ func (e *Error) Error() string {
 	if s := e.sentinel(); s != nil {
 		return fmt.Sprintf("%s (%s: %v)", s, e.Op, e.Errno)
 	}
-	return fmt.Sprintf("rseq: %s: %v", e.Op, e.Errno)
+	if name := errnoName(e.Errno); name != "" {
+		return fmt.Sprintf("rseq: %s: %v (%s)", e.Op, e.Errno, name)
+	}
+	return fmt.Sprintf("rseq: %s: %v (errno %d)", e.Op, e.Errno, uintptr(e.Errno))
+}
+
+// errnoName is the symbolic name of the errnos the rseq and membarrier
+// calls document, or "".
+func errnoName(e syscall.Errno) string {
+	switch e {
+	case syscall.EPERM:
+		return "EPERM"
+	case syscall.EINVAL:
+		return "EINVAL"
+	case syscall.ENOSYS:
+		return "ENOSYS"
+	case syscall.EBUSY:
+		return "EBUSY"
+	case syscall.EFAULT:
+		return "EFAULT"
+	}
+	return ""
 }
 
 // Unwrap returns the raw errno, so errors.Is(err, syscall.EBUSY) works.
@@ -47,7 +68,13 @@ func (e *Error) Is(target error) bool {
 	return s != nil && s == target
 }
 
+// sentinel is the rseq(2) outcome the errno stands for; membarrier's
+// errnos mean other things (EPERM: a seccomp filter, or the process did
+// not register for the command), so they have none.
 func (e *Error) sentinel() error {
+	if e.Op == "membarrier" {
+		return nil
+	}
 	switch e.Errno {
 	case syscall.EBUSY:
 		return ErrBusy

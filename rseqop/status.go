@@ -30,9 +30,16 @@ type ProcessStatus struct {
 	Slots int
 	// Index is the area field per-CPU data is indexed by: "mm_cid" or "cpu_id".
 	Index string
-	// FenceErr is nil when rseq fences (membarrier) are available; Counter
-	// then resets without stopping writers.
+	// FenceErr is nil when the process registered for rseq fences
+	// (membarrier) at initialisation; Counter then resets and Sharded's
+	// Range claims without stopping writers. Otherwise it says why, and
+	// those structures use their fallbacks.
 	FenceErr error
+	// FenceLost is non-nil once an rseq fence failed after initialisation
+	// (a seccomp filter installed later, say): it says why, and Fence stops
+	// the world from then on (correct, but each fence pauses every
+	// goroutine; BenchmarkFence measures it).
+	FenceLost error
 	// Threads is the number of live threads the library has registered or
 	// found stray; StrayThreads counts the stray ones among them: threads
 	// whose registration belongs to someone the library cannot share it
@@ -70,7 +77,7 @@ func Status() ProcessStatus {
 	return ProcessStatus{
 		Mode: proc.mode, FastPath: proc.fastPath, Reason: proc.reason,
 		Features: proc.features, Libc: proc.libc, Slots: proc.slots, Index: idx,
-		FenceErr: proc.fenceErr, Threads: n, StrayThreads: stray,
+		FenceErr: proc.fenceErr, FenceLost: lostFence(), Threads: n, StrayThreads: stray,
 		SliceExtension: sliceExtension(),
 	}
 }
@@ -84,6 +91,8 @@ func (s ProcessStatus) String() string {
 	fmt.Fprintf(&b, "; %d slots indexed by %s; kernel %v", s.Slots, s.Index, s.Features)
 	if s.FenceErr != nil {
 		fmt.Fprintf(&b, "; no rseq fence: %v", s.FenceErr)
+	} else if s.FenceLost != nil {
+		fmt.Fprintf(&b, "; rseq fence lost after start-up (%v): fences stop the world", s.FenceLost)
 	}
 	fmt.Fprintf(&b, "; time slice extension %v", s.SliceExtension)
 	return b.String()

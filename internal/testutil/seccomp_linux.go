@@ -120,7 +120,7 @@ func MaybeInstallSeccompFromEnv() {
 		os.Exit(2)
 	}
 	runtime.LockOSThread()
-	if err := installFilter(s, 0); err != nil {
+	if err := installFilter(unix.SYS_RSEQ, s.errno(), 0); err != nil {
 		fmt.Printf("%s: %v\n", seccompUnavailable, err)
 		os.Exit(exitSeccompUnavailable)
 	}
@@ -138,27 +138,39 @@ func MaybeInstallSeccompFromEnv() {
 // It does not undo a registration a thread made before: such a thread keeps
 // its area and its critical sections keep working.
 func InstallRseqFilter(s Seccomp) error {
+	if s == NoSeccomp {
+		return nil
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	return installFilter(s, unix.SECCOMP_FILTER_FLAG_TSYNC)
+	return installFilter(unix.SYS_RSEQ, s.errno(), unix.SECCOMP_FILTER_FLAG_TSYNC)
 }
 
-// installFilter installs the filter on the calling thread (which the caller
-// has locked) with the given seccomp(2) flags.
-func installFilter(s Seccomp, flags uintptr) error {
+// DenyMembarrier installs, on every thread of the process (TSYNC), a
+// filter that makes membarrier(2) fail with EPERM and allows every other
+// system call: a process that sandboxes itself once it runs, after the
+// library registered for rseq fences at initialisation. The filter cannot
+// be removed: call it in a child (RunSubprocess).
+func DenyMembarrier() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return installFilter(unix.SYS_MEMBARRIER, unix.EPERM, unix.SECCOMP_FILTER_FLAG_TSYNC)
+}
+
+// installFilter installs, on the calling thread (which the caller has
+// locked) with the given seccomp(2) flags, a filter that makes system call
+// nr fail with errno and allows every other.
+func installFilter(nr uintptr, errno syscall.Errno, flags uintptr) error {
 	arch, ok := auditArch[runtime.GOARCH]
 	if !ok {
 		return fmt.Errorf("no seccomp audit arch for %s", runtime.GOARCH)
-	}
-	if s == NoSeccomp {
-		return nil
 	}
 	prog := []unix.SockFilter{
 		/* 0 */ {Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
 		/* 1 */ {Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: arch, Jt: 0, Jf: 3}, // other arch: allow
 		/* 2 */ {Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
-		/* 3 */ {Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: uint32(unix.SYS_RSEQ), Jt: 0, Jf: 1},
-		/* 4 */ {Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(s.errno())},
+		/* 3 */ {Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: uint32(nr), Jt: 0, Jf: 1},
+		/* 4 */ {Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(errno)},
 		/* 5 */ {Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}

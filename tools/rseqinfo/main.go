@@ -34,6 +34,8 @@ func main() {
 	fmt.Printf("  signature:       %#08x\n", rseqabi.Signature)
 	if s.FenceErr != nil {
 		fmt.Printf("  rseq fence:      unavailable: %v\n", s.FenceErr)
+	} else if s.FenceLost != nil {
+		fmt.Printf("  rseq fence:      lost after start-up (%v): fences stop the world\n", s.FenceLost)
 	} else {
 		fmt.Printf("  rseq fence:      membarrier PRIVATE_EXPEDITED_RSEQ registered\n")
 	}
