@@ -77,17 +77,20 @@ type Pool[T any] struct {
 
 	// Shared is the number of objects the shared overflow level holds. 0
 	// means PerCPU times the number of per-CPU caches (per-P caches on the
-	// fallback); a negative value means no shared level. Read with PerCPU.
+	// fallback); a negative value means no shared level; values above
+	// MaxShared are clamped. Read with PerCPU; the level's 8 bytes per
+	// object are allocated with the storage.
 	Shared int
 
 	mu    sync.Mutex // serialises allocation of the storage and Trim
 	state atomic.Pointer[poolState[T]]
 }
 
-// Bounds of Pool.PerCPU.
+// Bounds of Pool.PerCPU and Pool.Shared.
 const (
 	DefaultPerCPU = 32
 	MaxPerCPU     = 1 << 16
+	MaxShared     = 1 << 20
 )
 
 // Get removes an object from the pool and returns it with true. If the pool
@@ -282,6 +285,7 @@ func newPoolState[T any](perCPU, shared int, fast bool) *poolState[T] {
 	case shared > 0:
 		s.sharedCap = shared
 	}
+	s.sharedCap = min(s.sharedCap, MaxShared)
 	s.shared = make([]*T, 0, s.sharedCap)
 	return s
 }

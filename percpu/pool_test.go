@@ -4,6 +4,7 @@ package percpu
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -233,6 +234,20 @@ func TestPoolZeroValue(t *testing.T) {
 	r := Pool[int]{New: func() *int { n++; return &n }}
 	if x, ok := r.Get(); x != &n || !ok || n != 1 {
 		t.Errorf("Get with New = %p, %v (New ran %d times)", x, ok, n)
+	}
+}
+
+// TestPoolHugeBounds: PerCPU and Shared far beyond their bounds are
+// clamped when the storage is allocated, as documented, instead of failing
+// the first Get with a runtime error.
+func TestPoolHugeBounds(t *testing.T) {
+	p := &Pool[testObj]{PerCPU: math.MaxInt, Shared: math.MaxInt}
+	if _, ok := p.Get(); ok {
+		t.Fatal("Get from an empty pool without New returned an object")
+	}
+	s := p.storage()
+	if s.perCPU != MaxPerCPU || s.sharedCap != MaxShared {
+		t.Errorf("per CPU %d, shared %d; want %d, %d", s.perCPU, s.sharedCap, MaxPerCPU, MaxShared)
 	}
 }
 

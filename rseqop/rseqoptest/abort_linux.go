@@ -3,6 +3,7 @@ package rseqoptest
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,10 +37,18 @@ func AbortRestart(tb testing.TB, opts Options, loop func(enough func() bool) err
 	before := opts.Aborts()
 	in := StartInterrupter()
 	var err error
+	var saidEnough bool // enough returned true: the loop ran its course
 	start := time.Now()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// A panicking loop fails the test like a model error, instead of
+		// killing the test binary from a goroutine of its own.
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("rseqoptest: the loop panicked: %v\n%s", p, debug.Stack())
+			}
+		}()
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		if !rseqop.SlowPath() {
@@ -47,7 +56,10 @@ func AbortRestart(tb testing.TB, opts Options, loop func(enough func() bool) err
 			return
 		}
 		in.Target(unix.Gettid())
-		err = loop(func() bool { return opts.Aborts()-before >= want || time.Since(start) > maxDur })
+		err = loop(func() bool {
+			saidEnough = opts.Aborts()-before >= want || time.Since(start) > maxDur
+			return saidEnough
+		})
 	}()
 	<-done
 	r := Result{Elapsed: time.Since(start), Interrupts: in.Stop()}
@@ -56,8 +68,12 @@ func AbortRestart(tb testing.TB, opts Options, loop func(enough func() bool) err
 		tb.Fatal(err)
 	}
 	tb.Logf("%d aborts in %v, %d interruptions", r.Aborts, r.Elapsed.Round(time.Millisecond), r.Interrupts)
-	if r.Aborts == 0 {
-		tb.Errorf("no abort in %v of interruptions: the abort path is unproven", maxDur)
+	switch {
+	case r.Aborts > 0:
+	case !saidEnough:
+		tb.Errorf("the loop returned after %v, before enough() said so (it must run the op until enough returns true): no abort, the abort path is unproven", r.Elapsed.Round(time.Millisecond))
+	default:
+		tb.Errorf("no abort in %v of interruptions (%d): the abort path is unproven", r.Elapsed.Round(time.Millisecond), r.Interrupts)
 	}
 	return r
 }

@@ -118,6 +118,31 @@ func TestAbortRestartLoopErrorFails(t *testing.T) {
 	}
 }
 
+// TestAbortRestartLoopPanicFails: a panicking loop fails the test, with
+// the panic, instead of killing the test binary.
+func TestAbortRestartLoopPanicFails(t *testing.T) {
+	needFastPath(t)
+	var counter atomic.Uint64
+	r, _ := run(t, Options{Aborts: counter.Load}, func(enough func() bool) error {
+		panic("index out of range [7]")
+	})
+	if !r.failed || len(r.errs) != 1 || !strings.Contains(r.errs[0], "the loop panicked: index out of range [7]") {
+		t.Errorf("loop panic: recorded %q", r.errs)
+	}
+}
+
+// TestAbortRestartEarlyReturnFails: a loop that returns before enough says
+// so fails with that reason, not as a long wait without aborts.
+func TestAbortRestartEarlyReturnFails(t *testing.T) {
+	needFastPath(t)
+	r, _ := run(t, Options{Aborts: func() uint64 { return 0 }, Max: time.Minute}, func(enough func() bool) error {
+		return nil
+	})
+	if !r.failed || len(r.errs) != 1 || !strings.Contains(r.errs[0], "before enough() said so") || strings.Contains(r.errs[0], "1m0s") {
+		t.Errorf("early return: recorded %q", r.errs)
+	}
+}
+
 // TestInterrupterRunsUntilStopped: the interrupter interrupts (its target,
 // and fences) until stopped, and stops.
 func TestInterrupterRunsUntilStopped(t *testing.T) {
