@@ -55,6 +55,12 @@ func errnoName(e syscall.Errno) string {
 		return "EBUSY"
 	case syscall.EFAULT:
 		return "EFAULT"
+	case syscall.EACCES:
+		return "EACCES"
+	case syscall.EOPNOTSUPP:
+		return "EOPNOTSUPP"
+	case 524:
+		return "ENOTSUPP"
 	}
 	return ""
 }

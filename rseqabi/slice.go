@@ -39,19 +39,39 @@ const errnoENOTSUPP = syscall.Errno(524)
 // SliceExtension says whether the kernel offers the rseq time slice
 // extension.
 type SliceExtension struct {
-	// Present is true when the kernel knows PR_RSEQ_SLICE_EXTENSION (Linux
-	// 7.0+ built with it and not disabled at boot).
+	// Present is true when the kernel offers PR_RSEQ_SLICE_EXTENSION (Linux
+	// 7.0+ built with CONFIG_RSEQ_SLICE_EXTENSION, not disabled at boot).
 	Present bool
 	// Enabled is true when it is enabled for the calling thread.
 	Enabled bool
-	// Err is why it is absent: ErrSliceExtAbsent for a kernel without it
-	// (EINVAL), another error for anything unexpected.
+	// Err is why it is absent. It matches ErrSliceExtUnavailable
+	// (errors.Is) when the kernel's answer means "not here" (older kernel,
+	// not configured, blocked by a sandbox), with the reason; any other
+	// error is a real failure of the query.
 	Err error
 }
 
-// ErrSliceExtAbsent: the kernel rejects PR_RSEQ_SLICE_EXTENSION as an
-// unknown prctl option (EINVAL): it predates the time slice extension.
-var ErrSliceExtAbsent = errors.New("rseq: no time slice extension (PR_RSEQ_SLICE_EXTENSION unknown: Linux < 7.0)")
+// ErrSliceExtUnavailable is matched (errors.Is) by every answer that means
+// the time slice extension is not available here: ErrSliceExtAbsent,
+// ErrSliceExtNotConfigured, and a prctl a sandbox refuses.
+var ErrSliceExtUnavailable = errors.New("rseq: no time slice extension here")
+
+// sliceUnavailable is an answer that means "not available", with its reason.
+type sliceUnavailable struct{ msg string }
+
+func (e *sliceUnavailable) Error() string        { return e.msg }
+func (e *sliceUnavailable) Is(target error) bool { return target == ErrSliceExtUnavailable }
+
+var (
+	// ErrSliceExtAbsent: the kernel rejects PR_RSEQ_SLICE_EXTENSION as an
+	// unknown prctl option (EINVAL): it predates the time slice extension.
+	ErrSliceExtAbsent error = &sliceUnavailable{"rseq: no time slice extension (PR_RSEQ_SLICE_EXTENSION unknown: Linux < 7.0)"}
+	// ErrSliceExtNotConfigured: the kernel knows the prctl but answers
+	// ENOTSUPP (524) or EOPNOTSUPP: built without
+	// CONFIG_RSEQ_SLICE_EXTENSION (Debian's 7.2 and 7.3) or disabled at
+	// boot.
+	ErrSliceExtNotConfigured error = &sliceUnavailable{"rseq: time slice extension not configured in this kernel (PR_RSEQ_SLICE_EXTENSION answers ENOTSUPP: built without CONFIG_RSEQ_SLICE_EXTENSION, or disabled at boot)"}
+)
 
 // sliceExtensionFrom interprets prctl(PR_RSEQ_SLICE_EXTENSION,
 // PR_RSEQ_SLICE_EXTENSION_GET)'s result.
@@ -61,8 +81,10 @@ func sliceExtensionFrom(r uintptr, e syscall.Errno) SliceExtension {
 		return SliceExtension{Present: true, Enabled: r&PR_RSEQ_SLICE_EXT_ENABLE != 0}
 	case syscall.EINVAL:
 		return SliceExtension{Err: ErrSliceExtAbsent}
-	case errnoENOTSUPP, syscall.EOPNOTSUPP, syscall.ENOSYS:
-		return SliceExtension{Err: fmt.Errorf("rseq: time slice extension not supported here: %w", e)}
+	case errnoENOTSUPP, syscall.EOPNOTSUPP:
+		return SliceExtension{Err: ErrSliceExtNotConfigured}
+	case syscall.ENOSYS, syscall.EPERM, syscall.EACCES:
+		return SliceExtension{Err: &sliceUnavailable{fmt.Sprintf("rseq: time slice extension query refused (prctl: %v, %s): a seccomp filter or sandbox", e, errnoName(e))}}
 	}
 	return SliceExtension{Err: &Error{Op: "prctl(PR_RSEQ_SLICE_EXTENSION)", Errno: e}}
 }
@@ -75,6 +97,8 @@ func (s SliceExtension) String() string {
 		return "present (not enabled)"
 	case errors.Is(s.Err, ErrSliceExtAbsent):
 		return "absent"
+	case errors.Is(s.Err, ErrSliceExtUnavailable):
+		return fmt.Sprintf("absent (%v)", s.Err)
 	}
-	return fmt.Sprintf("absent (%v)", s.Err)
+	return fmt.Sprintf("unknown (query failed: %v)", s.Err)
 }
