@@ -318,3 +318,40 @@ func TestValidateRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestStructureRejectsAreaAccess: CheckStructure refuses a function that
+// reads cpu_id_start or writes a field the kernel owns, in either back end:
+// gorseq relies on no more of struct rseq than DESIGN.md says.
+func TestStructureRejectsAreaAccess(t *testing.T) {
+	fns := ir.Functions(ops.All())
+	f := fns[0]
+	for arch, bad := range map[string][]string{
+		"amd64": {"MOVL (AX), BX", "MOVL 0(AX), BX", "MOVL BX, 4(AX)", "MOVL $0xffffffff, 4(AX)", "MOVL 20(AX), BX", "MOVQ $0, 8(AX)"},
+		"arm64": {"MOVWU (R0), R1", "MOVW R1, 4(R0)", "MOVWU 20(R0), R1", "MOVD ZR, 8(R0)"},
+	} {
+		var text []byte
+		var err error
+		if arch == "amd64" {
+			text, err = amd64.Generate([]*ir.Function{f}, "test")
+		} else {
+			text, err = arm64.Generate([]*ir.Function{f}, "test")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := SplitFunctions(string(text))[f.Name()]
+		if err := CheckStructure(arch, body, f); err != nil {
+			t.Fatalf("%s: the unmodified function fails: %v", arch, err)
+		}
+		retry := "retry:\n"
+		if !strings.Contains(body, retry) {
+			t.Fatalf("%s: no retry label in:\n%s", arch, body)
+		}
+		for _, insn := range bad {
+			mod := strings.Replace(body, retry, retry+"\t"+insn+"\n", 1)
+			if err := CheckStructure(arch, mod, f); err == nil || !strings.Contains(err.Error(), "touches the rseq area") {
+				t.Errorf("%s: %q accepted (err %v)", arch, insn, err)
+			}
+		}
+	}
+}

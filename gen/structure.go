@@ -14,7 +14,9 @@ import (
 // in order; the instruction right before the post-commit marker is the
 // commit store; the section never returns; nothing after the signature but
 // the abort counter increment and the jump back to retry; no parameter slot
-// is written; only the registers the back end may use appear. arch is
+// is written; only the registers the back end may use appear; the area is
+// touched only where DESIGN.md ("What gorseq reads and writes in struct
+// rseq") allows: cpu_id and the index field read, rseq_cs written. arch is
 // "amd64" or "arm64". The generator's tests and fuzz target run it on every
 // function they generate.
 func CheckStructure(arch, text string, f *ir.Function) error {
@@ -42,9 +44,22 @@ func CheckStructure(arch, text string, f *ir.Function) error {
 		return at, nil
 	}
 	var startSeq, postSeq, sigSeq, abortSeq []string
-	var commitRE, regRE *regexp.Regexp
+	var commitRE, regRE, areaRE *regexp.Regexp
+	var areaOK map[string]bool // the only accesses of the area register's memory
+	var armSeq string          // the rseq_cs store
 	switch arch {
 	case "amd64":
+		// AX holds the thread word, then the area: the ownership word
+		// through an index register, cpu_id (4), the index field (4 or 24,
+		// or hotIndexOffset in R14), rseq_cs (8, the one store).
+		areaRE = regexp.MustCompile(`-?[0-9]*\(AX\)(\([A-Z0-9]+\*[1248]\))?`)
+		armSeq = "MOVQ R14, 8(AX)"
+		areaOK = map[string]bool{"CMPQ (AX)(R14*1), $0x00": true, "CMPL 4(AX), $0x00": true, armSeq: true}
+		for _, r := range []string{"BX", "CX", "DX", "SI", "DI", "R8", "R9", "R10", "R11", "R12", "R13"} {
+			for _, src := range []string{"4(AX)", "24(AX)", "(AX)(R14*1)"} {
+				areaOK["MOVL "+src+", "+r] = true
+			}
+		}
 		startSeq = []string{fmt.Sprintf("LONG $%#08x", ir.AMD64MarkerPrefix), fmt.Sprintf("LONG $%#08x", ir.AMD64Start)}
 		postSeq = []string{fmt.Sprintf("LONG $%#08x", ir.AMD64MarkerPrefix), fmt.Sprintf("LONG $%#08x", ir.AMD64PostCommit)}
 		sigSeq = []string{"BYTE $0x0f", "BYTE $0xb9", "BYTE $0x3d", fmt.Sprintf("LONG $%#08x", ir.Signature)}
@@ -58,6 +73,14 @@ func CheckStructure(arch, text string, f *ir.Function) error {
 		abortSeq = []string{fmt.Sprintf("MOVD $·zopAborts+%d(SB), R16", 8*f.Num), "abortinc:", "LDAXR (R16), R17", "ADD $1, R17, R17", "STLXR R17, (R16), R15", "CBNZ R15, abortinc", "B retry"}
 		commitRE = regexp.MustCompile(`^(MOVD|MOVW) R[0-9]+, -?[0-9]+\(R[0-9]+\)$`)
 		regRE = regexp.MustCompile(`\b(R18|R19|R2[0-9]|R30|RSP|LR)\b`)
+		areaRE = regexp.MustCompile(`-?[0-9]*\(R0\)(\(R[0-9]+\))?`)
+		armSeq = "MOVD R16, 8(R0)"
+		areaOK = map[string]bool{"MOVD (R0)(R16), R17": true, "MOVWU 4(R0), R16": true, armSeq: true}
+		for r := 1; r <= 11; r++ {
+			for _, src := range []string{"4(R0)", "24(R0)", "(R0)(R16)"} {
+				areaOK[fmt.Sprintf("MOVWU %s, R%d", src, r)] = true
+			}
+		}
 	default:
 		return fmt.Errorf("unknown arch %q", arch)
 	}
@@ -79,6 +102,20 @@ func CheckStructure(arch, text string, f *ir.Function) error {
 	if c := lines[post-1]; !commitRE.MatchString(c) {
 		return fmt.Errorf("%s: the instruction before the post-commit marker is %q, not a commit store", f.Name(), c)
 	}
+	// rseq_cs is armed on every way into the section, restarts included:
+	// after retry: (where the abort handler jumps) and before start_ip. The
+	// ops never rely on the kernel clearing or keeping it.
+	retry, err := find("retry label", "retry:")
+	if err != nil {
+		return err
+	}
+	arm, err := find("rseq_cs store", armSeq)
+	if err != nil {
+		return err
+	}
+	if !(retry < arm && arm < start) {
+		return fmt.Errorf("%s: rseq_cs is stored at line %d, not between retry: (%d) and start_ip (%d)", f.Name(), arm, retry, start)
+	}
 	if !equal(lines[sig+len(sigSeq):], abortSeq) {
 		return fmt.Errorf("%s: abort handler is %q, want %q", f.Name(), lines[sig+len(sigSeq):], abortSeq)
 	}
@@ -97,6 +134,9 @@ func CheckStructure(arch, text string, f *ir.Function) error {
 			if i > start && i < post {
 				return fmt.Errorf("%s: %q writes a result inside the critical section", f.Name(), l)
 			}
+		}
+		if areaRE.MatchString(l) && !areaOK[l] {
+			return fmt.Errorf("%s: %q touches the rseq area beyond reading cpu_id or the index field and storing rseq_cs", f.Name(), l)
 		}
 		if regRE.MatchString(l) {
 			return fmt.Errorf("%s: %q uses a register the back end must not touch", f.Name(), l)

@@ -31,8 +31,13 @@ func (f Features) HasNodeID() bool { return f.FeatureSize >= FeatureSizeNodeID }
 // HasMMCID reports whether the kernel fills Area.MMCID.
 func (f Features) HasMMCID() bool { return f.FeatureSize >= FeatureSizeMMCID }
 
-// RegisterLength is the length to pass to Register: at least AreaSize, and
-// the feature size rounded up to the alignment on kernels that fill more.
+// RegisterLength is the extended registration length: at least AreaSize,
+// and the feature size rounded up to the alignment on kernels that fill
+// more (Linux 7.x: feature size 33, alignment 64, so 64 bytes aligned to
+// 64). glibc 2.40 and later register that length. gorseq registers its own
+// areas with the original AreaSize at 32-byte alignment, which the kernel
+// accepts for backward compatibility and which covers every field it reads
+// (DESIGN.md); it uses this length only to recognise glibc's registration.
 func (f Features) RegisterLength() uint32 {
 	n := f.FeatureSize
 	if a := f.Align; a > 1 {

@@ -7,8 +7,9 @@ import (
 )
 
 // Register registers area as the calling thread's rseq area, with the given
-// length (AreaSize unless the kernel's feature size asks for more) and
-// signature. The caller must hold its goroutine on the thread
+// length and signature. AreaSize (32) is the original length, accepted by
+// every kernel at 32-byte alignment; a longer one (Features.RegisterLength)
+// needs Features.Align and lets the kernel write that many bytes. The caller must hold its goroutine on the thread
 // (runtime.LockOSThread) for as long as it relies on the registration, and
 // area must be 32-byte aligned memory that stays valid until Unregister or
 // thread exit. Go heap memory must not be used: the kernel writes the area

@@ -69,10 +69,9 @@ type process struct {
 	reason   string // why ModeNone or why the fast path is off, or ""
 	features rseqabi.Features
 	libc     libc.Info
-	slots    int  // possible CPUs: the number of per-CPU slots
-	useMMCID bool // index per-CPU data by mm_cid rather than cpu_id
-	fastPath bool // threads can register: packages' critical sections may run once validated
-	regLen   uint32
+	slots    int   // possible CPUs: the number of per-CPU slots
+	useMMCID bool  // index per-CPU data by mm_cid rather than cpu_id
+	fastPath bool  // threads can register: packages' critical sections may run once validated
 	fenceErr error // why rseq fences (membarrier) are unavailable, or nil
 }
 
@@ -88,7 +87,6 @@ func init() {
 // in ModeLibc only glibc's registration is checked).
 func decide(info libc.Info) process {
 	p := process{features: rseqabi.DetectFeatures(), libc: info}
-	p.regLen = p.features.RegisterLength()
 	n, err := rseqabi.PossibleCPUs()
 	if err != nil || n < runtime.NumCPU() {
 		n = max(runtime.NumCPU(), 1)

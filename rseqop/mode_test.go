@@ -21,7 +21,7 @@ func TestGlibcSignatureCheck(t *testing.T) {
 	if proc.mode == ModeLibc {
 		th := Pin()
 		defer th.Unpin()
-		if err := checkGlibcSignature(unsafe.Pointer(th.Area()), proc.regLen, proc.libc.RseqSize); err != nil {
+		if err := checkGlibcSignature(unsafe.Pointer(th.Area()), proc.features.RegisterLength(), proc.libc.RseqSize); err != nil {
 			t.Fatalf("glibc's own registration refused: %v", err)
 		}
 		return
@@ -49,7 +49,7 @@ func TestGlibcSignatureCheck(t *testing.T) {
 				t.Errorf("register with %#x: %v", tc.sig, err)
 				return
 			}
-			err := checkGlibcSignature(area, proc.regLen, 20)
+			err := checkGlibcSignature(area, proc.features.RegisterLength(), 20)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("signature %#x: refused: %v", tc.sig, err)

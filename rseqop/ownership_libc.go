@@ -38,7 +38,7 @@ func (libcOwnership) setup(p *process) error {
 	if a == nil || int32(a.CPUID) < 0 {
 		return fmt.Errorf("glibc reports __rseq_size %d but this thread's area is not registered", info.RseqSize)
 	}
-	return checkGlibcSignature(unsafe.Pointer(a), p.regLen, info.RseqSize)
+	return checkGlibcSignature(unsafe.Pointer(a), p.features.RegisterLength(), info.RseqSize)
 }
 
 // checkGlibcSignature re-registers glibc's area of the calling thread with

@@ -28,8 +28,11 @@ import (
 //   - exit: tgkill(pid, tid, 0) says ESRCH; the record is then reused.
 type selfOwnership struct{}
 
-// selfRecordOwnerOffset is where a self-mode record keeps its owning M.
-const selfRecordOwnerOffset = 32
+// selfRecordOwnerOffset is where a self-mode record keeps its owning M:
+// right after the area, which is registered with the original length
+// (rseqabi.AreaSize), so the kernel never writes it (DESIGN.md, "What
+// gorseq reads and writes in struct rseq").
+const selfRecordOwnerOffset = rseqabi.AreaSize
 
 // recordSize is one self-mode record: a 32-byte area and the owner word on a
 // cache line of their own (two areas on one line halved throughput).
@@ -49,7 +52,7 @@ func (selfOwnership) register(st *threadState) error {
 	rec := allocRecordLocked()
 	area := (*rseqabi.Area)(rec)
 	var err error
-	if err = rseqabi.Register(rec, proc.regLen, rseqabi.Signature); err != nil {
+	if err = rseqabi.Register(rec, rseqabi.AreaSize, rseqabi.Signature); err != nil {
 		area.CPUID = rseqabi.CPUIDRegistrationFailed
 		err = fmt.Errorf("rseqop: rseq registration of thread %d: %w", st.tid, err)
 	} else {
@@ -81,7 +84,7 @@ func (selfOwnership) knownStray() bool { return areaMarkedStray() }
 func (selfOwnership) release(st *threadState) error {
 	writeThreadWord(nil)
 	if st.err == nil {
-		if err := rseqabi.Unregister(st.rec, proc.regLen, rseqabi.Signature); err != nil {
+		if err := rseqabi.Unregister(st.rec, rseqabi.AreaSize, rseqabi.Signature); err != nil {
 			return err // the kernel still writes the record: never reuse it
 		}
 	}

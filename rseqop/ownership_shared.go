@@ -69,7 +69,7 @@ func (sharedOwnership) register(st *threadState) error {
 		return fmt.Errorf("rseqop: cannot watch thread %d for its exit: %w", st.tid, err)
 	}
 	st.watch = w
-	if err := libc.LegacyRegister(proc.regLen, rseqabi.Signature); err != nil {
+	if err := libc.LegacyRegister(rseqabi.AreaSize, rseqabi.Signature); err != nil {
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
 			err = &rseqabi.Error{Op: "register", Errno: errno}
@@ -110,7 +110,7 @@ func (sharedOwnership) knownStray() bool { return currentOwnerWord() == ownerStr
 func (sharedOwnership) release(st *threadState) error {
 	var err error
 	if st.err == nil {
-		err = libc.LegacyUnregister(proc.regLen, rseqabi.Signature)
+		err = libc.LegacyUnregister(rseqabi.AreaSize, rseqabi.Signature)
 	}
 	libc.SetOwnerWord(0)
 	st.watch.Stop()

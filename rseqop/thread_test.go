@@ -371,7 +371,7 @@ func TestForkExecFromRegisteredThread(t *testing.T) {
 		}
 	}
 	if proc.mode == ModeSelf {
-		err := rseqabi.Register(unsafe.Pointer(th.Area()), proc.regLen, rseqabi.Signature)
+		err := rseqabi.Register(unsafe.Pointer(th.Area()), rseqabi.AreaSize, rseqabi.Signature)
 		if !errors.Is(err, rseqabi.ErrBusy) {
 			t.Fatalf("registration lost across fork/exec: re-register = %v", err)
 		}
