@@ -35,6 +35,9 @@ var kernelFieldWriters = map[string]string{
 // generated critical sections are checked by gen's CheckStructure (they
 // read cpu_id and the index field, and write only rseq_cs).
 func TestKernelFieldsWrittenOnlyUnregistered(t *testing.T) {
+	if _, err := os.Stat("ownership_self.go"); err != nil {
+		t.Skip("the sources are not here (a test binary in a VM): the host legs scan them")
+	}
 	found := map[string]bool{}
 	for _, dir := range []string{".", "../rseqabi", "../rseqabi/libc", "../percpu"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
