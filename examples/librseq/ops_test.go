@@ -138,7 +138,13 @@ func fbLoadCbneMemcpyStore(base unsafe.Pointer, stride, limit, expect, dstOff ui
 	return fallbackLoadCbneMemcpyStore(fbShard(), base, stride, limit, expect, dstOff, src, n, newv)
 }
 
-func limit() uintptr { return uintptr(rseqop.Status().Slots) }
+// limit is the number of slots. Read once: rseqop.Status takes locks and
+// walks the thread table, and a loop that called it around every op spent
+// so little of its time inside the sections that an abort took thousands of
+// interruptions in the one-instruction-per-block VM legs.
+func limit() uintptr { return nslots }
+
+var nslots = uintptr(rseqop.Status().Slots)
 
 func aborts(fn string) func() uint64 {
 	return func() uint64 {

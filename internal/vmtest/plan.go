@@ -14,9 +14,17 @@ import (
 // PlanPath is where the host puts the Plan (JSON) inside the initramfs.
 const PlanPath = "/vmtest.json"
 
-// EnvVM is set for every program the init runs: "tcg", or
-// "tcg-one-insn-per-tb" when the VM runs with Machine.OneInsnPerTB.
-const EnvVM = "GORSEQ_VMTEST"
+// EnvVM is set for every program the init runs: VMPlainTCG, or
+// VMOneInsnPerTB when the VM runs with Machine.OneInsnPerTB. rseqoptest
+// reads it under the same names (EnvVMTest, VMTestPlainTCG,
+// VMTestOneInsnPerTB; a test ties them): plain TCG takes interrupts only
+// between translation blocks, so AbortRestart requires an abort only with
+// one instruction per block.
+const (
+	EnvVM          = "GORSEQ_VMTEST"
+	VMPlainTCG     = "tcg"
+	VMOneInsnPerTB = "tcg-one-insn-per-tb"
+)
 
 // Plan tells the init program what to run.
 type Plan struct {

@@ -12,7 +12,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorseq/rseq/rseqop/rseqoptest"
 )
+
+// TestEnvAgreesWithRseqoptest: the guests' environment says what
+// rseqoptest.AbortRestart reads.
+func TestEnvAgreesWithRseqoptest(t *testing.T) {
+	if EnvVM != rseqoptest.EnvVMTest || VMPlainTCG != rseqoptest.VMTestPlainTCG || VMOneInsnPerTB != rseqoptest.VMTestOneInsnPerTB {
+		t.Errorf("vmtest sets %s=%s|%s, rseqoptest reads %s=%s|%s", EnvVM, VMPlainTCG, VMOneInsnPerTB,
+			rseqoptest.EnvVMTest, rseqoptest.VMTestPlainTCG, rseqoptest.VMTestOneInsnPerTB)
+	}
+}
 
 func TestResultLines(t *testing.T) {
 	r := Result{Name: "percpu", Exit: 1, Seconds: 12.5}

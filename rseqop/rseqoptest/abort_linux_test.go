@@ -3,6 +3,7 @@ package rseqoptest
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -43,7 +44,14 @@ func (r *recorder) Helper()             {}
 
 // run calls AbortRestart on its own goroutine (Fatal ends it) and returns
 // what it recorded.
+//
+// Under plain TCG a run without an abort passes (TestAbortRestartPlainTCG);
+// the verdict tests want hardware's, so they clear the variable unless the
+// test set it.
 func run(t *testing.T, opts Options, loop func(func() bool) error) (*recorder, Result) {
+	if os.Getenv(EnvVMTest) == VMTestPlainTCG && !strings.HasPrefix(t.Name(), "TestAbortRestartPlainTCG") {
+		t.Setenv(EnvVMTest, "")
+	}
 	r := &recorder{TB: t}
 	var res Result
 	done := make(chan struct{})
@@ -102,6 +110,25 @@ func TestAbortRestartNoAbortFails(t *testing.T) {
 	// The interrupter ran meanwhile: fences, or signals to the loop's thread.
 	if res.Interrupts == 0 {
 		t.Errorf("no interruption in %v", res.Elapsed)
+	}
+}
+
+// TestAbortRestartPlainTCG: under plain TCG (GORSEQ_VMTEST=tcg) a run
+// without an abort passes with a log (an abort there is luck); with one
+// instruction per translation block it fails as on hardware.
+func TestAbortRestartPlainTCG(t *testing.T) {
+	needFastPath(t)
+	for env, fails := range map[string]bool{VMTestPlainTCG: false, VMTestOneInsnPerTB: true} {
+		t.Setenv(EnvVMTest, env)
+		r, _ := run(t, Options{Aborts: func() uint64 { return 7 }, Max: 50 * time.Millisecond}, func(enough func() bool) error {
+			for !enough() {
+				time.Sleep(time.Millisecond)
+			}
+			return nil
+		})
+		if r.failed != fails {
+			t.Errorf("%s=%s: failed %v (%q), want %v", EnvVMTest, env, r.failed, r.errs, fails)
+		}
 	}
 }
 

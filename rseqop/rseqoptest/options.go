@@ -20,3 +20,17 @@ type Result struct {
 	Interrupts int64         // fences and signals sent to the loop's thread
 	Elapsed    time.Duration // time the loop ran
 }
+
+// The environment variable gorseq's VM harness (internal/vmtest) sets in
+// its guests, and its values: plain TCG takes interrupts only between
+// translation blocks, TCG with one instruction per block on any
+// instruction.
+const (
+	EnvVMTest          = "GORSEQ_VMTEST"
+	VMTestPlainTCG     = "tcg"
+	VMTestOneInsnPerTB = "tcg-one-insn-per-tb"
+)
+
+// PlainTCGMax bounds AbortRestart's loop under plain TCG, where it checks
+// the loop's model without requiring an abort.
+const PlainTCGMax = 3 * time.Second

@@ -161,9 +161,9 @@ func run(m vmtest.Machine, o options) error {
 	// straight-line critical section unless every instruction is its own
 	// translation block, so a test that insists on seeing an abort can
 	// relax where GORSEQ_VMTEST=tcg.
-	vmEnv := vmtest.EnvVM + "=tcg"
+	vmEnv := vmtest.EnvVM + "=" + vmtest.VMPlainTCG
 	if m.OneInsnPerTB {
-		vmEnv += "-one-insn-per-tb"
+		vmEnv = vmtest.EnvVM + "=" + vmtest.VMOneInsnPerTB
 	}
 	plan := vmtest.Plan{Env: append([]string{vmEnv}, o.env...)}
 	for _, f := range files {
