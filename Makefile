@@ -14,7 +14,7 @@ in-examples = set -e; for d in $(EXAMPLES); do (cd $$d && $(1)); done
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         ?= .cache/bin/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: all test test-gen check-tools test-unit test-cgo test-nocgo test-glibc-off test-purego test-race test-386 test-go-current vet staticcheck check-generated generate bench demo
+.PHONY: all test test-gen check-tools test-unit test-cgo test-nocgo test-glibc-off test-purego test-race test-386 test-386-run test-386-build test-go-current vet staticcheck check-generated generate bench demo
 
 all: test
 
@@ -37,6 +37,7 @@ check-tools:
 		echo "install them with: sudo apt-get install -y$$missing   (or run .ci/run, which does)"; \
 		exit 1; \
 	fi
+	@$(GO) run ./internal/hostcheck
 
 demo:
 	$(GO) run ./tools/rseqinfo
@@ -101,10 +102,32 @@ test-race:
 	$(call in-examples,CGO_ENABLED=1 $(GO) test -count=1 -race ./...)
 
 # 32-bit: no assembly, every structure on its portable fallback (ModeNone).
-# 386 binaries run natively on amd64.
+# An amd64 kernel with 32-bit emulation runs linux/386 binaries natively, and
+# then the tests run; a kernel without it answers "exec format error" (seen on
+# a Firecracker host), and then the leg builds and links every 386 test binary
+# (make vet vets them) and says in one line why they did not run.
 test-386:
+	@if why=$$($(GO) run ./internal/hostcheck -386); then \
+		$(MAKE) --no-print-directory test-386-run; \
+	else \
+		echo "test-386: the 386 tests cannot run on this host ($$why): building them only"; \
+		$(MAKE) --no-print-directory test-386-build; \
+	fi
+
+test-386-run:
 	GOARCH=386 CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -short $(PKGS)
 	$(call in-examples,GOARCH=386 CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -short ./...)
+
+# $(call test-c-386,PATTERNS) compiles and links the linux/386 test binary of
+# every package with tests into .cache/386 (one per package: names repeat).
+test-c-386 = for p in $$(GOARCH=386 CGO_ENABLED=0 $(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' $(1)); do \
+		GOARCH=386 CGO_ENABLED=0 $(GO) test -c -o $(CURDIR)/.cache/386/$$(echo $$p | tr / _).test $$p || exit 1; done
+
+test-386-build:
+	@rm -rf .cache/386 && mkdir -p .cache/386
+	@$(call test-c-386,$(PKGS))
+	@$(call in-examples,$(call test-c-386,./...))
+	@echo "test-386: built $$(ls .cache/386 | wc -l) linux/386 test binaries, not run: this host cannot execute them"
 
 # The current Go release: the runtime internals percpu relies on must still
 # hold there, so the fast path must be on (GORSEQ_EXPECT_MODE makes
@@ -143,7 +166,9 @@ VMTEST_FLAGS  ?= -smp 4 -mem 1024 -timeout 8m -run-timeout 5m
 # kernel with rseq, 6.1 included (cpu_id only there: no mm_cid, no node_id).
 VMTEST_ENV    ?= -env GORSEQ_EXPECT_MODE=self
 
-.PHONY: kernels test-vm test-arm64 test-linux61 test-linux61-rt test-linux61-cgo test-linux61-glibc-off test-arm64-aborts test-qemu-user test-vmtest-host
+.PHONY: kernels test-vm test-arm64 test-arm64-72 test-linux61 test-linux61-rt test-linux61-cgo test-linux61-glibc-off \
+	test-linux72 test-linux72-cgo test-linux72-glibc-off test-aborts test-arm64-aborts test-arm64-72-aborts test-linux72-aborts \
+	test-qemu-user test-vmtest-host
 
 kernels:
 	KERNEL_CACHE=$(KERNELS) bash internal/vmtest/kernels.sh
@@ -155,12 +180,20 @@ example-bins = mkdir -p .cache/examples/$(1) && \
 	$(call in-examples,GOOS=linux GOARCH=$(1) CGO_ENABLED=0 $(GO) test -c -o $(CURDIR)/.cache/examples/$(1)/$$(basename $$d).test .)
 example-bin-flags = $(foreach e,$(EXAMPLES),-bin .cache/examples/$(1)/$(notdir $(e)).test)
 
+# $(call vm-self,ARCH,KERNEL) boots KERNEL ($(KERNELS)/KERNEL/vmlinuz) with the
+# packages' and the example modules' non-cgo test binaries (ModeSelf).
+vm-self = $(call example-bins,$(1)) && \
+	$(VMTEST) -arch $(1) -kernel $(KERNELS)/$(2)/vmlinuz $(VMTEST_FLAGS) $(VMTEST_ENV) \
+		$(addprefix -pkg ,$(VMTEST_PKGS)) $(call example-bin-flags,$(1)) -- $(VMTEST_ARGS)
+
 # arm64, Linux 6.12 (Debian 12 cloud kernel): cpu_id, node_id and mm_cid live.
-# The example modules' test binaries run in the same VM.
 test-arm64: kernels
-	$(call example-bins,arm64)
-	$(VMTEST) -arch arm64 -kernel $(KERNELS)/arm64-6.12/vmlinuz $(VMTEST_FLAGS) $(VMTEST_ENV) \
-		$(addprefix -pkg ,$(VMTEST_PKGS)) $(call example-bin-flags,arm64) -- $(VMTEST_ARGS)
+	$(call vm-self,arm64,arm64-6.12)
+
+# arm64, Linux 7.2 (Debian sid): after the 6.19 rseq rework and arm64's
+# entry fixes; feature size 33, alignment 64.
+test-arm64-72: kernels
+	$(call vm-self,arm64,arm64-7.2)
 
 # amd64, Linux 6.1 (Debian 12 cloud kernel): no AT_RSEQ_* auxv, no mm_cid/node_id.
 test-linux61: kernels
@@ -170,31 +203,60 @@ test-linux61: kernels
 # amd64, Linux 6.1 PREEMPT_RT: preemption almost anywhere in the kernel. The
 # example modules' ops (cpu_id only here) run in the same VM.
 test-linux61-rt: kernels
-	$(call example-bins,amd64)
-	$(VMTEST) -arch amd64 -kernel $(KERNELS)/amd64-6.1-rt/vmlinuz $(VMTEST_FLAGS) $(VMTEST_ENV) \
-		$(addprefix -pkg ,$(VMTEST_PKGS)) $(call example-bin-flags,amd64) -- $(VMTEST_ARGS)
+	$(call vm-self,amd64,amd64-6.1-rt)
 
-# arm64 6.12 with one guest instruction per TCG translation block: interrupts,
-# preemption and signals can then land inside a critical section, so abort paths
-# really run (plain TCG only interrupts between blocks). Several times slower
-# (boot alone ~1 minute): runs only the tests VMTEST_ABORT_RUN selects.
-VMTEST_ABORT_RUN ?= ^TestOp
-test-arm64-aborts: kernels
-	$(VMTEST) -arch arm64 -kernel $(KERNELS)/arm64-6.12/vmlinuz $(VMTEST_FLAGS) -one-insn-per-tb $(VMTEST_ENV) \
-		-pkg ./percpu -- $(VMTEST_ARGS) -test.run '$(VMTEST_ABORT_RUN)'
+# amd64, Linux 7.2 (Debian sid): after the rseq rework.
+test-linux72: kernels
+	$(call vm-self,amd64,amd64-7.2)
 
-# amd64 cgo binaries on Linux 6.1 with the host's glibc 2.36 copied into the
-# initramfs (-libroot /): glibc registers every thread (ModeLibc) on a kernel
-# that never writes mm_cid/node_id into glibc's area.
+# $(call vm-cgo,KERNEL,ENV,PKGS) boots amd64 cgo binaries with the host's
+# glibc 2.36 copied into the initramfs (-libroot /).
+vm-cgo = $(VMTEST) -arch amd64 -kernel $(KERNELS)/$(1)/vmlinuz $(VMTEST_FLAGS) -cgo -libroot / \
+	$(addprefix -env ,$(2)) $(addprefix -pkg ,$(3)) -- $(VMTEST_ARGS)
+
+# amd64 cgo binaries on Linux 6.1: glibc registers every thread (ModeLibc) on
+# a kernel that never writes mm_cid/node_id into glibc's area.
 test-linux61-cgo: kernels
-	$(VMTEST) -arch amd64 -kernel $(KERNELS)/amd64-6.1/vmlinuz $(VMTEST_FLAGS) -cgo -libroot / \
-		-env GORSEQ_EXPECT_MODE=libc $(addprefix -pkg ,$(VMTEST_PKGS)) -- $(VMTEST_ARGS)
+	$(call vm-cgo,amd64-6.1,GORSEQ_EXPECT_MODE=libc,$(VMTEST_PKGS))
 
 # The same with glibc's registration turned off: the legacy shared protocol (ModeShared).
 test-linux61-glibc-off: kernels
-	$(VMTEST) -arch amd64 -kernel $(KERNELS)/amd64-6.1/vmlinuz $(VMTEST_FLAGS) -cgo -libroot / \
-		-env GLIBC_TUNABLES=glibc.pthread.rseq=0 -env GORSEQ_EXPECT_MODE=shared \
-		-pkg ./percpu/... -- $(VMTEST_ARGS)
+	$(call vm-cgo,amd64-6.1,GLIBC_TUNABLES=glibc.pthread.rseq=0 GORSEQ_EXPECT_MODE=shared,./percpu/...)
+
+# ModeLibc on Linux 7.2.
+test-linux72-cgo: kernels
+	$(call vm-cgo,amd64-7.2,GORSEQ_EXPECT_MODE=libc,$(VMTEST_PKGS))
+
+# ModeShared on Linux 7.2, with a C library of the 2020 protocol that
+# registers __rseq_abi first (internal/legacyc): the original 32-byte length
+# shares it there too.
+test-linux72-glibc-off: kernels
+	$(call vm-cgo,amd64-7.2,GLIBC_TUNABLES=glibc.pthread.rseq=0 GORSEQ_EXPECT_MODE=shared,./percpu/... ./internal/legacyc)
+
+# Abort proofs: plain TCG delivers interrupts only between translation blocks,
+# so a short critical section is almost never interrupted inside and an abort
+# there is luck (rseqoptest.AbortRestart does not require one under plain TCG).
+# With one guest instruction per block interrupts, preemption and signals land
+# on any instruction: these legs run every abort proof (percpu's
+# TestOpAbortRestart, the example modules', rseqop's fence test) and require
+# the aborts, on arm64 6.12, amd64 7.2 and arm64 7.2. Slower (arm64 boot alone
+# about 20 s).
+VMTEST_ABORT_PKGS ?= ./percpu ./rseqop
+VMTEST_ABORT_RUN  ?= ^(TestOpAbortRestart|TestAbortRestart|TestLoad[A-Za-z]+|TestFenceOrdersLongSections)$$
+vm-aborts = $(call example-bins,$(1)) && \
+	$(VMTEST) -arch $(1) -kernel $(KERNELS)/$(2)/vmlinuz $(VMTEST_FLAGS) -one-insn-per-tb $(VMTEST_ENV) \
+		$(addprefix -pkg ,$(VMTEST_ABORT_PKGS)) $(call example-bin-flags,$(1)) -- $(VMTEST_ARGS) -test.v -test.run '$(VMTEST_ABORT_RUN)'
+
+test-arm64-aborts: kernels
+	$(call vm-aborts,arm64,arm64-6.12)
+
+test-arm64-72-aborts: kernels
+	$(call vm-aborts,arm64,arm64-7.2)
+
+test-linux72-aborts: kernels
+	$(call vm-aborts,amd64,amd64-7.2)
+
+test-aborts: test-arm64-aborts test-linux72-aborts test-arm64-72-aborts
 
 # arm64 binaries under qemu-user: rseq answers ENOSYS, so everything runs on
 # its fallback (ModeNone). No kernel needed. Subprocess tests skip here
@@ -209,4 +271,5 @@ test-qemu-user:
 test-vmtest-host: kernels
 	VMTEST_BOOT=1 VMTEST_KERNELS=$(abspath $(KERNELS)) $(GO) test -count=1 ./internal/vmtest/...
 
-test-vm: test-qemu-user test-arm64 test-linux61 test-linux61-rt test-linux61-cgo test-linux61-glibc-off
+test-vm: test-qemu-user test-arm64 test-arm64-72 test-linux61 test-linux61-rt test-linux61-cgo test-linux61-glibc-off \
+	test-linux72 test-linux72-cgo test-linux72-glibc-off test-aborts
