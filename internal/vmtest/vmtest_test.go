@@ -121,6 +121,8 @@ func TestBoot(t *testing.T) {
 		{"arm64", "arm64-6.12", "AT_RSEQ_FEATURE_SIZE=28"},
 		{"amd64", "amd64-6.1", "AT_RSEQ_FEATURE_SIZE=absent"},
 		{"amd64", "amd64-6.1-rt", "AT_RSEQ_FEATURE_SIZE=absent"},
+		{"amd64", "amd64-7.2", "AT_RSEQ_FEATURE_SIZE=33 AT_RSEQ_ALIGN=64"},
+		{"arm64", "arm64-7.2", "AT_RSEQ_FEATURE_SIZE=33 AT_RSEQ_ALIGN=64"},
 	} {
 		t.Run(c.kernel, func(t *testing.T) {
 			kernel := filepath.Join(kernels, c.kernel, "vmlinuz")
