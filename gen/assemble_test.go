@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/gorseq/rseq/gen/golang"
+	"github.com/gorseq/rseq/gen/internal/golang"
 	"github.com/gorseq/rseq/gen/ir"
 	"github.com/gorseq/rseq/gen/ops"
 )
@@ -14,7 +14,7 @@ import (
 // decoder) and librseq's op set into a scratch package of another module and builds, vets and
 // links it for amd64 and arm64: the back ends' text must assemble, pass
 // asmdecl and link against rseqop alone, not only look right to
-// CheckStructure.
+// checkStructure.
 func TestFuzzedOpsAssemble(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a scratch package twice")

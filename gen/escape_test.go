@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorseq/rseq/gen/golang"
+	"github.com/gorseq/rseq/gen/internal/golang"
 	. "github.com/gorseq/rseq/gen/ir"
 )
 

@@ -164,7 +164,7 @@ func decodeOp(data []byte) *ir.Op {
 
 // FuzzOp feeds generated op descriptions to Validate. An op must either be
 // rejected with an *ir.Error or generate on both back ends into functions
-// that pass CheckStructure, with a fallback that type-checks. The seed
+// that pass checkStructure, with a fallback that type-checks. The seed
 // corpus (testdata/fuzz/FuzzOp plus the seeds below) runs in plain go test.
 func FuzzOp(f *testing.F) {
 	f.Add([]byte{})

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gorseq/rseq/gen/amd64"
-	"github.com/gorseq/rseq/gen/arm64"
-	"github.com/gorseq/rseq/gen/golang"
+	"github.com/gorseq/rseq/gen/internal/amd64"
+	"github.com/gorseq/rseq/gen/internal/arm64"
+	"github.com/gorseq/rseq/gen/internal/golang"
 	"github.com/gorseq/rseq/gen/ir"
 	"github.com/gorseq/rseq/gen/ops"
 )
@@ -58,13 +58,13 @@ func checkAsm(t *testing.T, fns []*ir.Function) {
 		t.Fatalf("arm64: %v", err)
 	}
 	for arch, text := range map[string][]byte{"amd64": a, "arm64": b} {
-		byName := SplitFunctions(string(text))
+		byName := splitFunctions(string(text))
 		for _, f := range fns {
 			body, ok := byName[f.Name()]
 			if !ok {
 				t.Fatalf("%s: no function %s", arch, f.Name())
 			}
-			if err := CheckStructure(arch, body, f); err != nil {
+			if err := checkStructure(arch, body, f); err != nil {
 				t.Errorf("%s: %v\n%s", arch, err, body)
 			}
 		}
@@ -79,7 +79,7 @@ var (
 )
 
 const fallbackStubs = `package percpu
-const (statusOK = 0; statusUnregistered = -1; statusIndexRange = -2)
+const (zopStatusOK = 0; zopStatusUnregistered = -1; zopStatusIndexRange = -2)
 `
 
 func checkFallback(t *testing.T, all []*ir.Op) {
@@ -319,7 +319,7 @@ func TestValidateRejects(t *testing.T) {
 	}
 }
 
-// TestStructureRejectsAreaAccess: CheckStructure refuses a function that
+// TestStructureRejectsAreaAccess: checkStructure refuses a function that
 // reads cpu_id_start or writes a field the kernel owns, in either back end:
 // gorseq relies on no more of struct rseq than DESIGN.md says.
 func TestStructureRejectsAreaAccess(t *testing.T) {
@@ -339,8 +339,8 @@ func TestStructureRejectsAreaAccess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := SplitFunctions(string(text))[f.Name()]
-		if err := CheckStructure(arch, body, f); err != nil {
+		body := splitFunctions(string(text))[f.Name()]
+		if err := checkStructure(arch, body, f); err != nil {
 			t.Fatalf("%s: the unmodified function fails: %v", arch, err)
 		}
 		retry := "retry:\n"
@@ -349,7 +349,7 @@ func TestStructureRejectsAreaAccess(t *testing.T) {
 		}
 		for _, insn := range bad {
 			mod := strings.Replace(body, retry, retry+"\t"+insn+"\n", 1)
-			if err := CheckStructure(arch, mod, f); err == nil || !strings.Contains(err.Error(), "touches the rseq area") {
+			if err := checkStructure(arch, mod, f); err == nil || !strings.Contains(err.Error(), "touches the rseq area") {
 				t.Errorf("%s: %q accepted (err %v)", arch, insn, err)
 			}
 		}

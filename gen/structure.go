@@ -7,19 +7,20 @@ import (
 	"strings"
 
 	"github.com/gorseq/rseq/gen/ir"
+	"github.com/gorseq/rseq/internal/arch"
 )
 
-// CheckStructure checks the shape of one generated asm function (the text
+// checkStructure checks the shape of one generated asm function (the text
 // from its TEXT line to the next): the markers and the signature occur once,
 // in order; the instruction right before the post-commit marker is the
 // commit store; the section never returns; nothing after the signature but
 // the abort counter increment and the jump back to retry; no parameter slot
 // is written; only the registers the back end may use appear; the area is
 // touched only where DESIGN.md ("What gorseq reads and writes in struct
-// rseq") allows: cpu_id and the index field read, rseq_cs written. arch is
-// "amd64" or "arm64". The generator's tests and fuzz target run it on every
+// rseq") allows: cpu_id and the index field read, rseq_cs written. goarch is
+// a row of internal/arch. The generator's tests and fuzz target run it on every
 // function they generate.
-func CheckStructure(arch, text string, f *ir.Function) error {
+func checkStructure(goarch, text string, f *ir.Function) error {
 	var lines []string
 	for _, l := range strings.Split(text, "\n") {
 		l = strings.TrimSpace(l)
@@ -47,42 +48,52 @@ func CheckStructure(arch, text string, f *ir.Function) error {
 	var commitRE, regRE, areaRE *regexp.Regexp
 	var areaOK map[string]bool // the only accesses of the area register's memory
 	var armSeq string          // the rseq_cs store
-	switch arch {
+	row, ok := arch.Lookup(goarch)
+	if !ok {
+		return fmt.Errorf("unknown arch %q", goarch)
+	}
+	hexWords := func(directive string, ws []uint32) []string {
+		var out []string
+		for _, w := range ws {
+			out = append(out, fmt.Sprintf("%s $%#08x", directive, w))
+		}
+		return out
+	}
+	switch goarch {
 	case "amd64":
+		startSeq = hexWords("LONG", row.StartMarker)
+		postSeq = hexWords("LONG", row.PostCommitMarker)
+		for _, b := range row.SignaturePrefix {
+			sigSeq = append(sigSeq, fmt.Sprintf("BYTE $%#02x", b))
+		}
+		sigSeq = append(sigSeq, hexWords("LONG", []uint32{row.Signature})...)
+		abortSeq = []string{fmt.Sprintf("LEAQ ·%s+%d(SB), R14", ir.Aborts, 8*f.Num), "LOCK", "INCQ (R14)", "JMP retry"}
+		commitRE = regexp.MustCompile(`^(MOVQ|MOVL|ADDQ|ADDL) [A-Z0-9]+, -?[0-9]*\([A-Z0-9]+\)(\([A-Z0-9]+\*[1248]\))?$`)
+		regRE = regexp.MustCompile(`\b(SP|BP|R15|R15L|SPL|BPL)\b`)
 		// AX holds the thread word, then the area: the ownership word
-		// through an index register, cpu_id (4), the index field (4 or 24,
-		// or hotIndexOffset in R14), rseq_cs (8, the one store).
+		// through an index register, cpu_id (4), the index field (its
+		// offset in R14, from zopIndexOffset), rseq_cs (8, the one store).
 		areaRE = regexp.MustCompile(`-?[0-9]*\(AX\)(\([A-Z0-9]+\*[1248]\))?`)
 		armSeq = "MOVQ R14, 8(AX)"
 		areaOK = map[string]bool{"CMPQ (AX)(R14*1), $0x00": true, "CMPL 4(AX), $0x00": true, armSeq: true}
 		for _, r := range []string{"BX", "CX", "DX", "SI", "DI", "R8", "R9", "R10", "R11", "R12", "R13"} {
-			for _, src := range []string{"4(AX)", "24(AX)", "(AX)(R14*1)"} {
-				areaOK["MOVL "+src+", "+r] = true
-			}
+			areaOK["MOVL (AX)(R14*1), "+r] = true
 		}
-		startSeq = []string{fmt.Sprintf("LONG $%#08x", ir.AMD64MarkerPrefix), fmt.Sprintf("LONG $%#08x", ir.AMD64Start)}
-		postSeq = []string{fmt.Sprintf("LONG $%#08x", ir.AMD64MarkerPrefix), fmt.Sprintf("LONG $%#08x", ir.AMD64PostCommit)}
-		sigSeq = []string{"BYTE $0x0f", "BYTE $0xb9", "BYTE $0x3d", fmt.Sprintf("LONG $%#08x", ir.Signature)}
-		abortSeq = []string{fmt.Sprintf("LEAQ ·zopAborts+%d(SB), R14", 8*f.Num), "LOCK", "INCQ (R14)", "JMP retry"}
-		commitRE = regexp.MustCompile(`^(MOVQ|MOVL|ADDQ|ADDL) [A-Z0-9]+, -?[0-9]*\([A-Z0-9]+\)(\([A-Z0-9]+\*[1248]\))?$`)
-		regRE = regexp.MustCompile(`\b(SP|BP|R15|R15L|SPL|BPL)\b`)
 	case "arm64":
-		startSeq = []string{fmt.Sprintf("WORD $%#08x", ir.ARM64Start)}
-		postSeq = []string{fmt.Sprintf("WORD $%#08x", ir.ARM64PostCommit)}
-		sigSeq = []string{fmt.Sprintf("WORD $%#08x", ir.ARM64Signature)}
-		abortSeq = []string{fmt.Sprintf("MOVD $·zopAborts+%d(SB), R16", 8*f.Num), "abortinc:", "LDAXR (R16), R17", "ADD $1, R17, R17", "STLXR R17, (R16), R15", "CBNZ R15, abortinc", "B retry"}
+		startSeq = hexWords("WORD", row.StartMarker)
+		postSeq = hexWords("WORD", row.PostCommitMarker)
+		sigSeq = hexWords("WORD", []uint32{row.Signature})
+		abortSeq = []string{fmt.Sprintf("MOVD $·%s+%d(SB), R16", ir.Aborts, 8*f.Num), "abortinc:", "LDAXR (R16), R17", "ADD $1, R17, R17", "STLXR R17, (R16), R15", "CBNZ R15, abortinc", "B retry"}
 		commitRE = regexp.MustCompile(`^(MOVD|MOVW) R[0-9]+, -?[0-9]+\(R[0-9]+\)$`)
 		regRE = regexp.MustCompile(`\b(R18|R19|R2[0-9]|R30|RSP|LR)\b`)
 		areaRE = regexp.MustCompile(`-?[0-9]*\(R0\)(\(R[0-9]+\))?`)
 		armSeq = "MOVD R16, 8(R0)"
 		areaOK = map[string]bool{"MOVD (R0)(R16), R17": true, "MOVWU 4(R0), R16": true, armSeq: true}
 		for r := 1; r <= 11; r++ {
-			for _, src := range []string{"4(R0)", "24(R0)", "(R0)(R16)"} {
-				areaOK[fmt.Sprintf("MOVWU %s, R%d", src, r)] = true
-			}
+			areaOK[fmt.Sprintf("MOVWU (R0)(R16), R%d", r)] = true
 		}
 	default:
-		return fmt.Errorf("unknown arch %q", arch)
+		return fmt.Errorf("no structure check for %q", goarch)
 	}
 	start, err := find("start_ip marker", startSeq...)
 	if err != nil {
@@ -160,9 +171,9 @@ func equal(a, b []string) bool {
 	return true
 }
 
-// SplitFunctions returns the text of each TEXT block of an asm file by
+// splitFunctions returns the text of each TEXT block of an asm file by
 // function name.
-func SplitFunctions(asm string) map[string]string {
+func splitFunctions(asm string) map[string]string {
 	out := map[string]string{}
 	var name string
 	var b strings.Builder

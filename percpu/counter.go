@@ -69,28 +69,15 @@ func (c *Counter) Inc() { c.Add(1) }
 // Dec subtracts 1 from the counter.
 func (c *Counter) Dec() { c.Add(-1) }
 
-// addSlow allocates the slots on first use, registers the calling thread if
-// it has no rseq area yet, and otherwise falls back. It is counterAdd's slow
-// path (through counterAddSlow).
+// addSlow allocates the slots on first use and runs the add again through
+// opLoadAddLoadLoadAddStore, which registers the calling thread if it has no
+// rseq area yet; otherwise it falls back. It is counterAdd's slow path
+// (through counterAddSlow).
 func (c *Counter) addSlow(delta int64) {
 	c.slots()
 	if counterRseq {
-		for try := 0; try < 3; try++ {
-			var st int
-			if proc.useMMCID {
-				_, st = opLoadAddLoadLoadAddStoreMMCID(unsafe.Pointer(&c.base), counterSlotSize, uintptr(proc.slots), delta)
-			} else {
-				_, st = opLoadAddLoadLoadAddStoreCPU(unsafe.Pointer(&c.base), counterSlotSize, uintptr(proc.slots), delta)
-			}
-			switch st {
-			case statusOK:
-				return
-			case statusUnregistered:
-				if slowPath() {
-					continue // this thread has an area now: retry
-				}
-			}
-			break
+		if _, st := opLoadAddLoadLoadAddStore(unsafe.Pointer(&c.base), counterSlotSize, uintptr(proc.slots), delta); st == zopStatusOK {
+			return
 		}
 		// A stray thread or an index beyond the slots: the critical
 		// sections of other threads update the slots non-atomically, so

@@ -60,13 +60,13 @@ func BenchmarkCounterAdd(b *testing.B) {
 			n := 0
 			for pb.Next() {
 				if n++; n == cbenchBatch {
-					if cbench.Add(base, uintptr(proc.slots), hotIndexOffset, n) < 0 {
+					if cbench.Add(base, uintptr(proc.slots), zopIndexOffset, n) < 0 {
 						panic("c-inlined: index out of range")
 					}
 					n = 0
 				}
 			}
-			cbench.Add(base, uintptr(proc.slots), hotIndexOffset, n)
+			cbench.Add(base, uintptr(proc.slots), zopIndexOffset, n)
 		})
 	})
 	b.Run("impl=percpu-fallback", func(b *testing.B) {

@@ -72,8 +72,8 @@ func TestCounterUsesCriticalSection(t *testing.T) {
 	}
 	// Index out of range must not touch the slots: the op reports it and
 	// Counter sends the add to the overflow slot.
-	if _, st := opLoadAddLoadLoadAddStoreCPU(c.base, counterSlotSize, 0, 5); st != statusIndexRange {
-		t.Fatalf("limit 0: status %d, want %d", st, statusIndexRange)
+	if _, st := zopLoadAddLoadLoadAddStore(c.base, counterSlotSize, 0, 5); st != zopStatusIndexRange {
+		t.Fatalf("limit 0: status %d, want %d", st, zopStatusIndexRange)
 	}
 }
 

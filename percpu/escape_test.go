@@ -51,8 +51,8 @@ func TestPutArgumentsEscape(t *testing.T) {
 // escape from.
 type escObj struct {
 	magic uint64
-	self  uint64 // magic ^ escMagic: both words must survive
-	pad   [6]uint64
+	self  uint64    // magic ^ escMagic: both words must survive
+	_     [6]uint64 // the size of a small real object
 }
 
 const escMagic = 0x5eed_c0ffee_5eed

@@ -101,7 +101,7 @@ func poolAbortTotal() uint64 {
 // reports whether percpu's ops can run on it.
 func registerThisThread() bool { return slowPath() }
 
-// Offsets of struct rseq's index fields, which hotIndexOffset holds one of
+// Offsets of struct rseq's index fields, which zopIndexOffset holds one of
 // (the kernel ABI's constants, which TestHotOpLayout compares with the
 // Area type).
 const (

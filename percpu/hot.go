@@ -11,7 +11,7 @@ import "unsafe"
 // (counterAddSlow, poolGetSlow, poolPutSlow, which have the asm function's
 // exact frame and return to the caller in its place). All are set once by
 // setHotGlobals during package initialisation, before any op runs; the
-// index field's offset (hotIndexOffset) and the thread word offsets are the
+// index field's offset (zopIndexOffset) and the thread word offsets are the
 // generated glue's (zops_table.go), set by rseqop.Register.
 var (
 	// counterSlots is the number of Counter slots when Counter uses

@@ -51,11 +51,10 @@ func abortRestart(t *testing.T, fi int) {
 // thread, so nothing else touches the slots.
 func tightLoop(fi int, enough func() bool) error {
 	info := zopTable[fi]
-	mm := info.Index == "mm_cid"
 	limit := opLimit()
 	const batch = 1000
 	okStatus := func(st int, fails int) error {
-		if st < statusOK || st > fails {
+		if st < zopStatusOK || st > fails {
 			return fmt.Errorf("%s: status %d", info.Name, st)
 		}
 		return nil
@@ -69,13 +68,8 @@ func tightLoop(fi int, enough func() bool) error {
 		for !enough() {
 			for range batch {
 				var st int
-				switch {
-				case mm:
-					_, st = opLoadAddLoadLoadAddStoreMMCID(ptr, opStride, limit, 1)
-				default:
-					_, st = opLoadAddLoadLoadAddStoreCPU(ptr, opStride, limit, 1)
-				}
-				if st != statusOK {
+				_, st = zopLoadAddLoadLoadAddStore(ptr, opStride, limit, 1)
+				if st != zopStatusOK {
 					return fmt.Errorf("%s: status %d", info.Name, st)
 				}
 			}
@@ -96,15 +90,11 @@ func tightLoop(fi int, enough func() bool) error {
 			for range batch {
 				expect := uintptr(slots[idx*opStride/8])
 				var st int
-				if mm {
-					idx, st = opLoadCbneStoreMMCID(base, opStride, limit, expect, expect+1)
-				} else {
-					idx, st = opLoadCbneStoreCPU(base, opStride, limit, expect, expect+1)
-				}
+				idx, st = zopLoadCbneStore(base, opStride, limit, expect, expect+1)
 				if err := okStatus(st, 1); err != nil {
 					return err
 				}
-				if st != statusOK {
+				if st != zopStatusOK {
 					continue
 				}
 				n++
@@ -118,7 +108,7 @@ func tightLoop(fi int, enough func() bool) error {
 			return fmt.Errorf("%s: slots sum to %d after %d commits", info.Name, sum, n)
 		}
 	case "PoolPop", "PoolPush":
-		return poolTightLoop(info.Name, mm, limit, enough)
+		return poolTightLoop(info.Name, limit, enough)
 	case "CounterAdd":
 		var c Counter
 		var n int64
@@ -168,7 +158,7 @@ func tightLoop(fi int, enough func() bool) error {
 // poolTightLoop pops and pushes tokens on the caches of one thread, whose
 // slot changes only when it migrates; every token must stay in exactly one
 // place (a cache or the loop's hands).
-func poolTightLoop(fn string, mm bool, limit uintptr, enough func() bool) error {
+func poolTightLoop(fn string, limit uintptr, enough func() bool) error {
 	c := newTestCaches(limit)
 	// Every slot starts with tokens: the thread's index (mm_cid
 	// especially) need not be 0.
@@ -187,16 +177,16 @@ func poolTightLoop(fn string, mm bool, limit uintptr, enough func() bool) error 
 		for range 200 {
 			// Pop two, push them back, keeping what does not fit.
 			for range 2 {
-				x, _, st := c.pop(mm, -1)
-				if st == statusOK {
+				x, _, st := c.pop(-1)
+				if st == zopStatusOK {
 					held = append(held, x)
 				} else if st != 1 {
 					return fmt.Errorf("%s: PoolPop status %d", fn, st)
 				}
 			}
 			for len(held) > 0 {
-				_, st := c.push(mm, -1, held[len(held)-1], wb)
-				if st != statusOK {
+				_, st := c.push(-1, held[len(held)-1], wb)
+				if st != zopStatusOK {
 					if st != 1 {
 						return fmt.Errorf("%s: PoolPush status %d", fn, st)
 					}

@@ -25,25 +25,8 @@ func BenchmarkOp(b *testing.B) {
 		ptr := unsafe.Pointer(&arr)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, st := opLoadAddLoadLoadAddStoreCPU(ptr, opStride, limit, 1); st != statusOK {
-					if st != statusUnregistered || !slowPath() {
-						b.Fatal(st)
-					}
-				}
-			}
-		})
-	})
-	b.Run("LoadAddLoadLoadAddStoreMMCID", func(b *testing.B) {
-		benchRegister(b)
-		if !proc.features.HasMMCID() {
-			b.Skip("the kernel does not fill mm_cid")
-		}
-		arr, _ := words(limit)
-		ptr := unsafe.Pointer(&arr)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, st := opLoadAddLoadLoadAddStoreMMCID(ptr, opStride, limit, 1); st != statusOK {
-					if st != statusUnregistered || !slowPath() {
+				if _, st := zopLoadAddLoadLoadAddStore(ptr, opStride, limit, 1); st != zopStatusOK {
+					if st != zopStatusUnregistered || !slowPath() {
 						b.Fatal(st)
 					}
 				}
@@ -55,8 +38,8 @@ func BenchmarkOp(b *testing.B) {
 		base, _ := words(limit)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, st := opLoadCbneStoreCPU(base, opStride, limit, 0, 0); st < statusOK {
-					if st != statusUnregistered || !slowPath() {
+				if _, st := zopLoadCbneStore(base, opStride, limit, 0, 0); st < zopStatusOK {
+					if st != zopStatusUnregistered || !slowPath() {
 						b.Fatal(st)
 					}
 				}
@@ -69,11 +52,11 @@ func BenchmarkOp(b *testing.B) {
 		x := unsafe.Pointer(new(int))
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				_, st := c.push(false, -1, x, writeBarrierFlag)
-				if st == statusUnregistered && slowPath() {
+				_, st := c.push(-1, x, writeBarrierFlag)
+				if st == zopStatusUnregistered && slowPath() {
 					continue
 				}
-				c.pop(false, -1)
+				c.pop(-1)
 			}
 		})
 	})
@@ -84,7 +67,7 @@ func BenchmarkOp(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			shard := uintptr(n.Add(1)) % limit
 			for pb.Next() {
-				fallbackLoadAddLoadLoadAddStore(shard, ptr, opStride, limit, 1)
+				zopFallbackLoadAddLoadLoadAddStore(shard, ptr, opStride, limit, 1)
 			}
 		})
 	})

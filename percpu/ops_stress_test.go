@@ -28,11 +28,11 @@ func opDo(limit uintptr, forceFallback bool, fast func() int, fallback func(shar
 	if !forceFallback {
 		for {
 			switch st := fast(); st {
-			case statusUnregistered:
+			case zopStatusUnregistered:
 				if slowPath() {
 					continue
 				}
-			case statusIndexRange:
+			case zopStatusIndexRange:
 			default:
 				return st
 			}

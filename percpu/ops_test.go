@@ -25,30 +25,19 @@ const opStride = 64 // one cache line per slot
 
 func opLimit() uintptr { return uintptr(max(proc.slots, 1)) }
 
-// opVariants are the subtests every op runs: the two index variants and
-// the fallback alone.
-var opVariants = []string{"CPU", "MMCID", "Fallback"}
+// opVariants are the subtests every op runs: its critical section (indexed
+// by the field the process uses, Status().Index) and its fallback alone.
+var opVariants = []string{"Section", "Fallback"}
 
-func forVariants(t *testing.T, op string, run func(t *testing.T, mmcid, fallback bool, fns []string)) {
+func forVariants(t *testing.T, op string, run func(t *testing.T, fallback bool, fns []string)) {
 	for _, v := range opVariants {
 		t.Run(v, func(t *testing.T) {
-			skipMMCID(t, v)
-			fns := []string{"op" + op + v}
+			fns := []string{"zop" + op}
 			if v == "Fallback" {
 				fns = nil
 			}
-			run(t, v == "MMCID", v == "Fallback", fns)
+			run(t, v == "Fallback", fns)
 		})
-	}
-}
-
-// skipMMCID skips the concurrent MMCID variant where the kernel does not
-// fill mm_cid (before Linux 6.3): every thread would read the same index on
-// different CPUs, so the section would not be exclusive (which is why the
-// library only uses the MMCID functions when proc.useMMCID).
-func skipMMCID(t *testing.T, variant string) {
-	if variant == "MMCID" && opFastPath() && !proc.features.HasMMCID() {
-		t.Skip("the kernel does not fill mm_cid")
 	}
 }
 
@@ -58,7 +47,7 @@ func words(n uintptr) (unsafe.Pointer, []uint64) {
 }
 
 func TestOpLoadAddLoadLoadAddStore(t *testing.T) {
-	forVariants(t, "LoadAddLoadLoadAddStore", func(t *testing.T, mmcid, fb bool, fns []string) {
+	forVariants(t, "LoadAddLoadLoadAddStore", func(t *testing.T, fb bool, fns []string) {
 		limit := opLimit()
 		arr, slots := words(limit)
 		ptr := unsafe.Pointer(&arr)
@@ -68,17 +57,13 @@ func TestOpLoadAddLoadLoadAddStore(t *testing.T) {
 			for range 100 {
 				st := opDo(limit, fb, func() int {
 					var st int
-					if mmcid {
-						_, st = opLoadAddLoadLoadAddStoreMMCID(ptr, opStride, limit, 1)
-					} else {
-						_, st = opLoadAddLoadLoadAddStoreCPU(ptr, opStride, limit, 1)
-					}
+					_, st = zopLoadAddLoadLoadAddStore(ptr, opStride, limit, 1)
 					return st
 				}, func(shard uintptr) int {
-					_, st := fallbackLoadAddLoadLoadAddStore(shard, ptr, opStride, limit, 1)
+					_, st := zopFallbackLoadAddLoadLoadAddStore(shard, ptr, opStride, limit, 1)
 					return st
 				})
-				if st != statusOK {
+				if st != zopStatusOK {
 					t.Errorf("status %d", st)
 					return
 				}
@@ -103,7 +88,7 @@ func casWord(slots []uint64, guess uintptr) uint64 {
 }
 
 func TestOpLoadCbneStore(t *testing.T) {
-	forVariants(t, "LoadCbneStore", func(t *testing.T, mmcid, fb bool, fns []string) {
+	forVariants(t, "LoadCbneStore", func(t *testing.T, fb bool, fns []string) {
 		limit := opLimit()
 		base, slots := words(limit)
 		var total, fails atomic.Int64
@@ -115,19 +100,15 @@ func TestOpLoadCbneStore(t *testing.T) {
 				var idx uintptr
 				st := opDo(limit, fb, func() int {
 					var st int
-					if mmcid {
-						idx, st = opLoadCbneStoreMMCID(base, opStride, limit, expect, expect+1)
-					} else {
-						idx, st = opLoadCbneStoreCPU(base, opStride, limit, expect, expect+1)
-					}
+					idx, st = zopLoadCbneStore(base, opStride, limit, expect, expect+1)
 					return st
 				}, func(shard uintptr) int {
 					var st int
-					idx, st = fallbackLoadCbneStore(shard, base, opStride, limit, expect, expect+1)
+					idx, st = zopFallbackLoadCbneStore(shard, base, opStride, limit, expect, expect+1)
 					return st
 				})
 				switch st {
-				case statusOK:
+				case zopStatusOK:
 					n++
 				case 1:
 					nf++
@@ -240,8 +221,8 @@ func TestHotOpLayout(t *testing.T) {
 	if proc.useMMCID {
 		want = areaMMCIDOffset
 	}
-	if hotIndexOffset != want {
-		t.Errorf("hotIndexOffset %d, want %d (useMMCID %v)", hotIndexOffset, want, proc.useMMCID)
+	if zopIndexOffset != want {
+		t.Errorf("zopIndexOffset %d, want %d (useMMCID %v)", zopIndexOffset, want, proc.useMMCID)
 	}
 }
 
@@ -249,26 +230,20 @@ func (c *testCaches) region(i uintptr) []*int {
 	return c.entries[i*poolTestSpan/poolTestPtrSize:][:poolTestCap]
 }
 
-// pop runs PoolPop (the CPU, MMCID or, with shard >= 0, fallback variant).
-func (c *testCaches) pop(mm bool, shard int) (x unsafe.Pointer, idx uintptr, st int) {
-	switch {
-	case shard >= 0:
-		return fallbackPoolPop(uintptr(shard), c.tops, c.ent, c.limit, poolTestSpan)
-	case mm:
-		return opPoolPopMMCID(c.tops, c.ent, c.limit, poolTestSpan)
+// pop runs PoolPop (its section or, with shard >= 0, its fallback).
+func (c *testCaches) pop(shard int) (x unsafe.Pointer, idx uintptr, st int) {
+	if shard >= 0 {
+		return zopFallbackPoolPop(uintptr(shard), c.tops, c.ent, c.limit, poolTestSpan)
 	}
-	return opPoolPopCPU(c.tops, c.ent, c.limit, poolTestSpan)
+	return zopPoolPop(c.tops, c.ent, c.limit, poolTestSpan)
 }
 
 // push runs PoolPush with the write barrier flag at wb.
-func (c *testCaches) push(mm bool, shard int, x, wb unsafe.Pointer) (idx uintptr, st int) {
-	switch {
-	case shard >= 0:
-		return fallbackPoolPush(uintptr(shard), c.tops, c.ent, c.limit, poolTestSpan, poolTestCap, x, wb)
-	case mm:
-		return opPoolPushMMCID(c.tops, c.ent, c.limit, poolTestSpan, poolTestCap, x, wb)
+func (c *testCaches) push(shard int, x, wb unsafe.Pointer) (idx uintptr, st int) {
+	if shard >= 0 {
+		return zopFallbackPoolPush(uintptr(shard), c.tops, c.ent, c.limit, poolTestSpan, poolTestCap, x, wb)
 	}
-	return opPoolPushCPU(c.tops, c.ent, c.limit, poolTestSpan, poolTestCap, x, wb)
+	return zopPoolPush(c.tops, c.ent, c.limit, poolTestSpan, poolTestCap, x, wb)
 }
 
 // tokens counts where every token is (the caches' pooled entries plus the
@@ -315,8 +290,7 @@ func (c *testCaches) tokens(objs []int, elsewhere ...[]unsafe.Pointer) error {
 func TestOpPool(t *testing.T) {
 	for _, v := range opVariants {
 		t.Run(v, func(t *testing.T) {
-			skipMMCID(t, v)
-			testOpPool(t, v == "MMCID", v == "Fallback")
+			testOpPool(t, v == "Fallback")
 		})
 	}
 }
@@ -326,11 +300,10 @@ func TestOpPool(t *testing.T) {
 // popped. At the end every token is in exactly one place (below a slot's
 // count or with a worker), and no token was ever handed to two workers at
 // once.
-func testOpPool(t *testing.T, mmcid, fb bool) {
-	suffix := map[bool]string{false: "CPU", true: "MMCID"}[mmcid]
+func testOpPool(t *testing.T, fb bool) {
 	var fns []string
 	if !fb {
-		fns = []string{"opPoolPop" + suffix, "opPoolPush" + suffix}
+		fns = []string{"zopPoolPop", "zopPoolPush"}
 	}
 	limit := opLimit()
 	c := newTestCaches(limit)
@@ -353,7 +326,7 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 			raceSync.Add(1)
 		}
 		st := opDo(limit, fb, func() int { return op(-1) }, func(shard uintptr) int { return op(int(shard)) })
-		if st < statusOK || st > 1 {
+		if st < zopStatusOK || st > 1 {
 			t.Errorf("status %d", st)
 		}
 		if raceEnabled {
@@ -373,9 +346,9 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 			if len(*mine) == 0 || rng.IntN(2) == 0 {
 				var x unsafe.Pointer
 				if run(func(shard int) (st int) {
-					x, _, st = c.pop(mmcid, shard)
+					x, _, st = c.pop(shard)
 					return st
-				}) != statusOK {
+				}) != zopStatusOK {
 					continue
 				}
 				k := *(*int)(x)
@@ -392,9 +365,9 @@ func testOpPool(t *testing.T, mmcid, fb bool) {
 				k := *(*int)(x)
 				tokenHeld[k].Store(false)
 				if run(func(shard int) (st int) {
-					_, st = c.push(mmcid, shard, x, wb)
+					_, st = c.push(shard, x, wb)
 					return st
-				}) == statusOK {
+				}) == zopStatusOK {
 					*mine = (*mine)[:len(*mine)-1]
 				} else {
 					tokenHeld[k].Store(true)
@@ -421,16 +394,16 @@ func TestOpIndexRange(t *testing.T) {
 	}
 	base, slots := words(1)
 	for _, f := range []func() (uintptr, int){
-		func() (uintptr, int) { return opLoadCbneStoreCPU(base, opStride, 0, 0, 1) },
-		func() (uintptr, int) { return opLoadCbneStoreMMCID(base, opStride, 0, 0, 1) },
+		func() (uintptr, int) { return zopLoadCbneStore(base, opStride, 0, 0, 1) },
+		func() (uintptr, int) { return zopLoadCbneStore(base, opStride, 0, 0, 1) },
 	} {
 		for {
 			idx, st := f()
-			if st == statusUnregistered && slowPath() {
+			if st == zopStatusUnregistered && slowPath() {
 				continue
 			}
-			if st != statusIndexRange {
-				t.Errorf("limit 0: status %d idx %d, want %d", st, idx, statusIndexRange)
+			if st != zopStatusIndexRange {
+				t.Errorf("limit 0: status %d idx %d, want %d", st, idx, zopStatusIndexRange)
 			}
 			break
 		}
@@ -455,7 +428,7 @@ func TestOpStats(t *testing.T) {
 				t.Errorf("%s: abort_ip inside the section", s.Func)
 			}
 		}
-		if s.Name == "" || (s.Index != "cpu_id" && s.Index != "mm_cid" && s.Index != "cpu_id or mm_cid") {
+		if s.Name == "" || (s.Index != "cpu_id" && s.Index != "mm_cid") {
 			t.Errorf("bad stat %+v", s)
 		}
 	}
@@ -483,17 +456,14 @@ func TestOpsDisabled(t *testing.T) {
 	th := Pin()
 	defer th.Unpin()
 	cs := &th.Area().CS
-	saved := threadOwnerOffset
-	threadOwnerOffset = rseqop.OwnerDisabled
-	defer func() { threadOwnerOffset = saved }()
+	saved := zopOwnerOffset
+	zopOwnerOffset = rseqop.OwnerDisabled
+	defer func() { zopOwnerOffset = saved }()
 	atomic.StoreUint64(cs, 0)
 	base, slots := words(opLimit())
 	for range 100 {
-		if _, st := opLoadCbneStoreCPU(base, opStride, opLimit(), 0, 1); st != statusUnregistered {
-			t.Fatalf("disabled op: status %d, want %d", st, statusUnregistered)
-		}
-		if _, st := opLoadCbneStoreMMCID(base, opStride, opLimit(), 0, 1); st != statusUnregistered {
-			t.Fatalf("disabled op: status %d, want %d", st, statusUnregistered)
+		if _, st := zopLoadCbneStore(base, opStride, opLimit(), 0, 1); st != zopStatusUnregistered {
+			t.Fatalf("disabled op: status %d, want %d", st, zopStatusUnregistered)
 		}
 	}
 	for i, v := range slots {

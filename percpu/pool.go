@@ -291,23 +291,13 @@ func newPoolState[T any](perCPU, shared int, fast bool) *poolState[T] {
 }
 
 // get takes an object from the levels in order, or returns nil: what Get
-// does before New (Get has the first step inline).
+// does before New (Get has the first step inline). PoolPop registers the
+// thread and retries when it has no area yet (the generated opPoolPop).
 func (s *poolState[T]) get() *T {
 	if s.fast.tops != nil {
-		x, st := s.fast.pop()
-		if st == statusOK {
+		if x, st := s.fast.pop(); st == zopStatusOK {
 			return x
 		}
-		return s.getMissed(st)
-	}
-	return s.getSlow()
-}
-
-// getMissed finishes a get whose PoolPop returned st (not statusOK): a retry
-// after registering the thread, then the per-P and shared levels.
-func (s *poolState[T]) getMissed(st int) *T {
-	if x := s.fast.get(st); x != nil {
-		return x
 	}
 	return s.getSlow()
 }
@@ -315,20 +305,10 @@ func (s *poolState[T]) getMissed(st int) *T {
 // put adds x to the first level with room and reports whether one kept it
 // (false: dropped): what Put does (Put has the first step inline).
 func (s *poolState[T]) put(x *T) bool {
-	if s.fast.tops != nil {
-		if st := s.fast.push(x); st != statusOK {
-			return s.putMissed(x, st)
-		}
+	if s.fast.tops != nil && s.fast.push(x) == zopStatusOK {
 		return true
 	}
 	return s.putSlow(x)
-}
-
-// putMissed finishes a put whose PoolPush returned st (not statusOK): a
-// retry after registering the thread, then the per-P and shared levels.
-// It reports whether a level kept x.
-func (s *poolState[T]) putMissed(x *T, st int) bool {
-	return s.fast.put(x, st) || s.putSlow(x)
 }
 
 // getSlow takes an object from this P's cache or the shared level, or

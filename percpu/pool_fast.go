@@ -118,65 +118,31 @@ func (f *poolFast[T]) region(i int) []*T {
 	return unsafe.Slice((**T)(unsafe.Add(f.entriesPtr, uintptr(i)*f.span)), f.capacity)
 }
 
-// poolRetries bounds how often one call registers its thread (the slow
-// path) and retries an op before it falls back to the per-P level.
-const poolRetries = 2
-
-// pop runs PoolPop; st is its status.
+// pop runs PoolPop (opPoolPop registers the thread and retries when it has
+// no area yet); st is its status.
 func (f *poolFast[T]) pop() (x *T, st int) {
 	var p unsafe.Pointer
 	for {
-		if proc.useMMCID {
-			p, _, st = opPoolPopMMCID(f.tops, f.entriesPtr, f.limit, f.span)
-		} else {
-			p, _, st = opPoolPopCPU(f.tops, f.entriesPtr, f.limit, f.span)
-		}
-		if st != statusOK || p != nil {
+		p, _, st = opPoolPop(f.tops, f.entriesPtr, f.limit, f.span)
+		if st != zopStatusOK || p != nil {
 			break
 		}
 		// A hole: the nil entry an aborted poolGet left (its object was
 		// dropped). Popping it repaired the cache; pop again.
 	}
-	if raceEnabled && st == statusOK {
+	if raceEnabled && st == zopStatusOK {
 		f.raceSync.Add(1)
 	}
 	return (*T)(p), st
 }
 
-// push runs PoolPush; st is its status.
+// push runs PoolPush; st is its status (0: pushed; otherwise the cache is
+// full, the collector is marking, the thread cannot use rseq or the index
+// is out of range).
 func (f *poolFast[T]) push(x *T) (st int) {
 	if raceEnabled {
 		f.raceSync.Add(1)
 	}
-	if proc.useMMCID {
-		_, st = opPoolPushMMCID(f.tops, f.entriesPtr, f.limit, f.span, f.capacity, unsafe.Pointer(x), writeBarrierFlag)
-	} else {
-		_, st = opPoolPushCPU(f.tops, f.entriesPtr, f.limit, f.span, f.capacity, unsafe.Pointer(x), writeBarrierFlag)
-	}
+	_, st = opPoolPush(f.tops, f.entriesPtr, f.limit, f.span, f.capacity, unsafe.Pointer(x), writeBarrierFlag)
 	return st
-}
-
-// get pops an object from this CPU's cache after a first attempt that
-// returned st, or returns nil (cache empty, thread without rseq, index out
-// of range).
-func (f *poolFast[T]) get(st int) *T {
-	for try := 0; st == statusUnregistered && try < poolRetries && slowPath(); try++ {
-		var x *T
-		if x, st = f.pop(); st == statusOK {
-			return x
-		}
-	}
-	return nil
-}
-
-// put pushes x on this CPU's cache after a first attempt that returned st,
-// and reports whether it did (false: cache full, write barrier on, thread
-// without rseq, index out of range).
-func (f *poolFast[T]) put(x *T, st int) bool {
-	for try := 0; st == statusUnregistered && try < poolRetries && slowPath(); try++ {
-		if st = f.push(x); st == statusOK {
-			return true
-		}
-	}
-	return false
 }

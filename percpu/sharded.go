@@ -228,29 +228,15 @@ func shardLockSlow(s unsafe.Pointer) unsafe.Pointer {
 	if t == nil {
 		return nil
 	}
-	if t.limit != 0 {
-		registered := false
-		for try := 1; try < shardedTries; { // shardLock made the first try
-			var idx uintptr
-			var st int
-			if proc.useMMCID {
-				idx, st = opLoadCbneStoreMMCID(t.base, t.stride, t.limit, shardFree, shardLocal)
-			} else {
-				idx, st = opLoadCbneStoreCPU(t.base, t.stride, t.limit, shardFree, shardLocal)
-			}
-			switch st {
-			case statusOK:
-				return unsafe.Add(t.base, idx*t.stride)
-			case statusUnregistered:
-				if !registered && slowPath() {
-					registered = true
-					continue // this thread has an area now
-				}
-			case 1: // the shard is taken
-				try++
-				continue
-			}
-			break // a stray thread or an index beyond the shards
+	// shardLock made the first try; opLoadCbneStore registers the thread
+	// and retries when it has no area yet.
+	for try := 1; t.limit != 0 && try < shardedTries; try++ {
+		idx, st := opLoadCbneStore(t.base, t.stride, t.limit, shardFree, shardLocal)
+		if st == zopStatusOK {
+			return unsafe.Add(t.base, idx*t.stride)
+		}
+		if st != 1 { // not "the shard is taken": a stray thread or an index beyond the shards
+			break
 		}
 	}
 	return t.lockLocked()

@@ -24,7 +24,7 @@ func shardedFns() []string {
 		return nil
 	}
 	// The hot op takes the lock; its slow path's retries
-	// (opLoadCbneStoreCPU/MMCID) run only when a shard is found taken.
+	// (opLoadCbneStore) run only when a shard is found taken.
 	return []string{"shardLock"}
 }
 
@@ -141,8 +141,8 @@ func TestShardedUsesCriticalSection(t *testing.T) {
 			t.Fatalf("shard %d's lock word is %d after the Updates", i-1, w)
 		}
 	}
-	if _, st := opLoadCbneStoreCPU(tab.base, tab.stride, 0, shardFree, shardLocal); st != statusIndexRange {
-		t.Fatalf("limit 0: status %d, want %d", st, statusIndexRange)
+	if _, st := zopLoadCbneStore(tab.base, tab.stride, 0, shardFree, shardLocal); st != zopStatusIndexRange {
+		t.Fatalf("limit 0: status %d, want %d", st, zopStatusIndexRange)
 	}
 	limit := tab.limit
 	tab.limit, s.cpu.limit = 0, 0 // this Sharded only: every index is out of range

@@ -62,16 +62,15 @@ func TestWriteBarrierFlag(t *testing.T) {
 func TestOpPoolPushGuard(t *testing.T) {
 	for _, v := range opVariants {
 		t.Run(v, func(t *testing.T) {
-			skipMMCID(t, v)
 			limit := opLimit()
 			c := newTestCaches(limit)
 			x := new(int)
 			push := func(flag uint32) int {
 				return opDo(limit, v == "Fallback", func() int {
-					_, st := c.push(v == "MMCID", -1, unsafe.Pointer(x), unsafe.Pointer(&flag))
+					_, st := c.push(-1, unsafe.Pointer(x), unsafe.Pointer(&flag))
 					return st
 				}, func(shard uintptr) int {
-					_, st := c.push(false, int(shard), unsafe.Pointer(x), unsafe.Pointer(&flag))
+					_, st := c.push(int(shard), unsafe.Pointer(x), unsafe.Pointer(&flag))
 					return st
 				})
 			}
@@ -88,7 +87,7 @@ func TestOpPoolPushGuard(t *testing.T) {
 					t.Fatalf("PoolPush with the write barrier on stored into entry %d", e)
 				}
 			}
-			if st := push(0); st != statusOK {
+			if st := push(0); st != zopStatusOK {
 				t.Fatalf("PoolPush with the write barrier off: status %d", st)
 			}
 			n := 0
@@ -142,12 +141,12 @@ func TestOpPoolPushUnderGC(t *testing.T) {
 	for (counts[0] == 0 || counts[2] == 0) && time.Now().Before(deadline) {
 		for range 1000 {
 			x := new(int)
-			_, st := c.push(false, -1, unsafe.Pointer(x), writeBarrierFlag)
-			if st != statusOK && st != 2 {
+			_, st := c.push(-1, unsafe.Pointer(x), writeBarrierFlag)
+			if st != zopStatusOK && st != 2 {
 				t.Fatalf("status %d", st)
 			}
 			counts[st]++
-			if st == statusOK { // empty again (this thread is the caches' only user)
+			if st == zopStatusOK { // empty again (this thread is the caches' only user)
 				clear(c.topsMem)
 			}
 		}

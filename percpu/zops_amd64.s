@@ -4,11 +4,11 @@
 
 #include "textflag.h"
 
-// func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbneStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
+TEXT ·zopLoadCbneStore(SB), NOSPLIT, $0-56
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -17,22 +17,23 @@ TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadCbneStoreCPU<>+0(SB), R14
+	LEAQ zdescLoadCbneStore<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  4(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
 	MOVQ  BX, DX
@@ -64,7 +65,7 @@ indexrange:
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
@@ -85,11 +86,11 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
+TEXT ·zopLoadAddLoadLoadAddStore(SB), NOSPLIT, $0-48
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -98,62 +99,54 @@ TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadCbneStoreMMCID<>+0(SB), R14
+	LEAQ zdescLoadAddLoadLoadAddStore<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  24(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  newv+32(FP), CX
-	MOVQ  CX, (SI)
+	MOVQ  ptr+0(FP), CX
+	MOVQ  (CX), DX
+	MOVQ  BX, SI
+	IMULQ stride+8(FP), SI
+	MOVQ  inc+24(FP), CX
+	ADDQ  CX, (DX)(SI*1)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
 	LONG $0x43717372
-	MOVQ BX, idx+40(FP)
-	MOVQ $+0, status+48(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+40(FP)
-	MOVQ $+1, status+48(FP)
+	MOVQ BX, idx+32(FP)
+	MOVQ $+0, status+40(FP)
 	RET
 
 indexrange:
-	MOVQ BX, idx+40(FP)
-	MOVQ $-2, status+48(FP)
+	MOVQ BX, idx+32(FP)
+	MOVQ $-2, status+40(FP)
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
 unregistered:
-	MOVQ $+0, idx+40(FP)
-	MOVQ $-1, status+48(FP)
+	MOVQ $+0, idx+32(FP)
+	MOVQ $-1, status+40(FP)
 	RET
 
 	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
@@ -166,11 +159,11 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopPoolPop(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
+TEXT ·zopPoolPop(SB), NOSPLIT, $0-56
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -179,53 +172,74 @@ TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadAddLoadLoadAddStoreCPU<>+0(SB), R14
+	LEAQ zdescPoolPop<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  4(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  ptr+0(FP), CX
-	MOVQ  (CX), DX
-	MOVQ  BX, SI
-	IMULQ stride+8(FP), SI
-	MOVQ  inc+24(FP), CX
-	ADDQ  CX, (DX)(SI*1)
+	MOVQ  tops+0(FP), CX
+	MOVQ  BX, DX
+	SHLQ  $0x06, DX
+	MOVQ  CX, SI
+	ADDQ  DX, SI
+	MOVQ  entries+8(FP), CX
+	MOVQ  BX, DI
+	IMULQ span+24(FP), DI
+	MOVQ  CX, DX
+	ADDQ  DI, DX
+	MOVQ  (SI), CX
+	CMPQ  CX, $+0
+	JEQ   fail1
+	MOVQ  -8(DX)(CX*8), DI
+	MOVQ  CX, DX
+	SUBQ  $+1, DX
+	MOVQ  DX, (SI)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
 	LONG $0x43717372
-	MOVQ BX, idx+32(FP)
-	MOVQ $+0, status+40(FP)
+	MOVQ DI, x+32(FP)
+	MOVQ BX, idx+40(FP)
+	MOVQ $+0, status+48(FP)
+	RET
+
+fail1:
+	MOVQ $+0, x+32(FP)
+	MOVQ BX, idx+40(FP)
+	MOVQ $+1, status+48(FP)
 	RET
 
 indexrange:
-	MOVQ BX, idx+32(FP)
-	MOVQ $-2, status+40(FP)
+	MOVQ $+0, x+32(FP)
+	MOVQ BX, idx+40(FP)
+	MOVQ $-2, status+48(FP)
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
 unregistered:
-	MOVQ $+0, idx+32(FP)
-	MOVQ $-1, status+40(FP)
+	MOVQ $+0, x+32(FP)
+	MOVQ $+0, idx+40(FP)
+	MOVQ $-1, status+48(FP)
 	RET
 
 	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
@@ -238,11 +252,11 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopPoolPush(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+TEXT ·zopPoolPush(SB), NOSPLIT, $0-72
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -251,53 +265,80 @@ TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadAddLoadLoadAddStoreMMCID<>+0(SB), R14
+	LEAQ zdescPoolPush<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  24(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
-	MOVQ  ptr+0(FP), CX
-	MOVQ  (CX), DX
-	MOVQ  BX, SI
-	IMULQ stride+8(FP), SI
-	MOVQ  inc+24(FP), CX
-	ADDQ  CX, (DX)(SI*1)
+	MOVQ  wb+48(FP), CX
+	MOVL  (CX), DX
+	CMPQ  DX, $+0
+	JNE   fail2
+	MOVQ  tops+0(FP), CX
+	MOVQ  BX, DX
+	SHLQ  $0x06, DX
+	MOVQ  CX, SI
+	ADDQ  DX, SI
+	MOVQ  entries+8(FP), CX
+	MOVQ  BX, DI
+	IMULQ span+24(FP), DI
+	MOVQ  CX, DX
+	ADDQ  DI, DX
+	MOVQ  (SI), CX
+	CMPQ  CX, capacity+32(FP)
+	JCC   fail1
+	MOVQ  x+40(FP), DI
+	MOVQ  DI, (DX)(CX*8)
+	MOVQ  CX, DX
+	ADDQ  $+1, DX
+	MOVQ  DX, (SI)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
 	LONG $0x43717372
-	MOVQ BX, idx+32(FP)
-	MOVQ $+0, status+40(FP)
+	MOVQ BX, idx+56(FP)
+	MOVQ $+0, status+64(FP)
+	RET
+
+fail1:
+	MOVQ BX, idx+56(FP)
+	MOVQ $+1, status+64(FP)
+	RET
+
+fail2:
+	MOVQ BX, idx+56(FP)
+	MOVQ $+2, status+64(FP)
 	RET
 
 indexrange:
-	MOVQ BX, idx+32(FP)
-	MOVQ $-2, status+40(FP)
+	MOVQ BX, idx+56(FP)
+	MOVQ $-2, status+64(FP)
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
 unregistered:
-	MOVQ $+0, idx+32(FP)
-	MOVQ $-1, status+40(FP)
+	MOVQ $+0, idx+56(FP)
+	MOVQ $-1, status+64(FP)
 	RET
 
 	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
@@ -310,395 +351,15 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
-TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescPoolPopCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  tops+0(FP), CX
-	MOVQ  BX, DX
-	SHLQ  $0x06, DX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  entries+8(FP), CX
-	MOVQ  BX, DI
-	IMULQ span+24(FP), DI
-	MOVQ  CX, DX
-	ADDQ  DI, DX
-	MOVQ  (SI), CX
-	CMPQ  CX, $+0
-	JEQ   fail1
-	MOVQ  -8(DX)(CX*8), DI
-	MOVQ  CX, DX
-	SUBQ  $+1, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ DI, x+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $+0, status+48(FP)
-	RET
-
-fail1:
-	MOVQ $+0, x+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $+1, status+48(FP)
-	RET
-
-indexrange:
-	MOVQ $+0, x+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $-2, status+48(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, x+32(FP)
-	MOVQ $+0, idx+40(FP)
-	MOVQ $-1, status+48(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+32(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
-TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescPoolPopMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  tops+0(FP), CX
-	MOVQ  BX, DX
-	SHLQ  $0x06, DX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  entries+8(FP), CX
-	MOVQ  BX, DI
-	IMULQ span+24(FP), DI
-	MOVQ  CX, DX
-	ADDQ  DI, DX
-	MOVQ  (SI), CX
-	CMPQ  CX, $+0
-	JEQ   fail1
-	MOVQ  -8(DX)(CX*8), DI
-	MOVQ  CX, DX
-	SUBQ  $+1, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ DI, x+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $+0, status+48(FP)
-	RET
-
-fail1:
-	MOVQ $+0, x+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $+1, status+48(FP)
-	RET
-
-indexrange:
-	MOVQ $+0, x+32(FP)
-	MOVQ BX, idx+40(FP)
-	MOVQ $-2, status+48(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, x+32(FP)
-	MOVQ $+0, idx+40(FP)
-	MOVQ $-1, status+48(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+40(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
-TEXT ·opPoolPushCPU(SB), NOSPLIT, $0-72
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescPoolPushCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  wb+48(FP), CX
-	MOVL  (CX), DX
-	CMPQ  DX, $+0
-	JNE   fail2
-	MOVQ  tops+0(FP), CX
-	MOVQ  BX, DX
-	SHLQ  $0x06, DX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  entries+8(FP), CX
-	MOVQ  BX, DI
-	IMULQ span+24(FP), DI
-	MOVQ  CX, DX
-	ADDQ  DI, DX
-	MOVQ  (SI), CX
-	CMPQ  CX, capacity+32(FP)
-	JCC   fail1
-	MOVQ  x+40(FP), DI
-	MOVQ  DI, (DX)(CX*8)
-	MOVQ  CX, DX
-	ADDQ  $+1, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+56(FP)
-	MOVQ $+0, status+64(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+56(FP)
-	MOVQ $+1, status+64(FP)
-	RET
-
-fail2:
-	MOVQ BX, idx+56(FP)
-	MOVQ $+2, status+64(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+56(FP)
-	MOVQ $-2, status+64(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+56(FP)
-	MOVQ $-1, status+64(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+48(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
-TEXT ·opPoolPushMMCID(SB), NOSPLIT, $0-72
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescPoolPushMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  wb+48(FP), CX
-	MOVL  (CX), DX
-	CMPQ  DX, $+0
-	JNE   fail2
-	MOVQ  tops+0(FP), CX
-	MOVQ  BX, DX
-	SHLQ  $0x06, DX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  entries+8(FP), CX
-	MOVQ  BX, DI
-	IMULQ span+24(FP), DI
-	MOVQ  CX, DX
-	ADDQ  DI, DX
-	MOVQ  (SI), CX
-	CMPQ  CX, capacity+32(FP)
-	JCC   fail1
-	MOVQ  x+40(FP), DI
-	MOVQ  DI, (DX)(CX*8)
-	MOVQ  CX, DX
-	ADDQ  $+1, DX
-	MOVQ  DX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+56(FP)
-	MOVQ $+0, status+64(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+56(FP)
-	MOVQ $+1, status+64(FP)
-	RET
-
-fail2:
-	MOVQ BX, idx+56(FP)
-	MOVQ $+2, status+64(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+56(FP)
-	MOVQ $-2, status+64(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+56(FP)
-	MOVQ $-1, status+64(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+56(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
 // func counterAdd(base unsafe.Pointer, delta int64)
 TEXT ·counterAdd(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while counterSlots is 0 (no descriptor armed)
 	CMPQ ·counterSlots+0(SB), $0x00
 	JEQ  slow
 
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -707,11 +368,11 @@ TEXT ·counterAdd(SB), NOSPLIT, $0-16
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    slow
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  slow
 
@@ -722,7 +383,7 @@ retry:
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG $0x00841f0f
 	LONG $0x53717372
-	MOVQ ·hotIndexOffset+0(SB), R14
+	MOVQ ·zopIndexOffset+0(SB), R14
 	MOVL (AX)(R14*1), BX
 	CMPQ BX, ·counterSlots+0(SB)
 	JCC  slow
@@ -741,7 +402,7 @@ retry:
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  slow
 	CMPQ (AX)(R14*1), $0x00
@@ -756,7 +417,7 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+64(SB), R14
+	LEAQ ·zopAborts+32(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -767,9 +428,9 @@ TEXT ·poolGet(SB), NOSPLIT, $0-16
 	CMPQ ·poolSlots+0(SB), $0x00
 	JEQ  slow
 
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -778,11 +439,11 @@ TEXT ·poolGet(SB), NOSPLIT, $0-16
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    slow
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  slow
 
@@ -793,7 +454,7 @@ retry:
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVQ  ·hotIndexOffset+0(SB), R14
+	MOVQ  ·zopIndexOffset+0(SB), R14
 	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, ·poolSlots+0(SB)
 	JCC   slow
@@ -838,7 +499,7 @@ marking1:
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  slow
 	CMPQ (AX)(R14*1), $0x00
@@ -853,7 +514,7 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+72(SB), R14
+	LEAQ ·zopAborts+40(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -864,9 +525,9 @@ TEXT ·poolPut(SB), NOSPLIT, $0-16
 	CMPQ ·poolSlots+0(SB), $0x00
 	JEQ  slow
 
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -875,11 +536,11 @@ TEXT ·poolPut(SB), NOSPLIT, $0-16
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    slow
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  slow
 
@@ -890,7 +551,7 @@ retry:
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVQ  ·hotIndexOffset+0(SB), R14
+	MOVQ  ·zopIndexOffset+0(SB), R14
 	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, ·poolSlots+0(SB)
 	JCC   slow
@@ -937,7 +598,7 @@ same1:
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  slow
 	CMPQ (AX)(R14*1), $0x00
@@ -952,7 +613,7 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+80(SB), R14
+	LEAQ ·zopAborts+48(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -963,9 +624,9 @@ TEXT ·shardLock(SB), NOSPLIT, $0-16
 	CMPQ ·shardedSlots+0(SB), $0x00
 	JEQ  slow
 
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -974,11 +635,11 @@ TEXT ·shardLock(SB), NOSPLIT, $0-16
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    slow
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  slow
 
@@ -989,7 +650,7 @@ retry:
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVQ  ·hotIndexOffset+0(SB), R14
+	MOVQ  ·zopIndexOffset+0(SB), R14
 	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, ·shardedSlots+0(SB)
 	JCC   slow
@@ -1021,7 +682,7 @@ retry:
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  slow
 	CMPQ (AX)(R14*1), $0x00
@@ -1036,80 +697,56 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+88(SB), R14
+	LEAQ ·zopAborts+56(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
 
-// func zopAddrs(fns *[12]unsafe.Pointer, descs *[12]unsafe.Pointer)
+// func zopAddrs(fns *[8]unsafe.Pointer, descs *[8]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ fns+0(FP), DI
 	MOVQ descs+8(FP), SI
-	LEAQ ·opLoadCbneStoreCPU+0(SB), AX
+	LEAQ ·zopLoadCbneStore+0(SB), AX
 	MOVQ AX, (DI)
-	LEAQ zdescLoadCbneStoreCPU<>+0(SB), AX
+	LEAQ zdescLoadCbneStore<>+0(SB), AX
 	MOVQ AX, (SI)
-	LEAQ ·opLoadCbneStoreMMCID+0(SB), AX
+	LEAQ ·zopLoadAddLoadLoadAddStore+0(SB), AX
 	MOVQ AX, 8(DI)
-	LEAQ zdescLoadCbneStoreMMCID<>+0(SB), AX
+	LEAQ zdescLoadAddLoadLoadAddStore<>+0(SB), AX
 	MOVQ AX, 8(SI)
-	LEAQ ·opLoadAddLoadLoadAddStoreCPU+0(SB), AX
+	LEAQ ·zopPoolPop+0(SB), AX
 	MOVQ AX, 16(DI)
-	LEAQ zdescLoadAddLoadLoadAddStoreCPU<>+0(SB), AX
+	LEAQ zdescPoolPop<>+0(SB), AX
 	MOVQ AX, 16(SI)
-	LEAQ ·opLoadAddLoadLoadAddStoreMMCID+0(SB), AX
+	LEAQ ·zopPoolPush+0(SB), AX
 	MOVQ AX, 24(DI)
-	LEAQ zdescLoadAddLoadLoadAddStoreMMCID<>+0(SB), AX
+	LEAQ zdescPoolPush<>+0(SB), AX
 	MOVQ AX, 24(SI)
-	LEAQ ·opPoolPopCPU+0(SB), AX
-	MOVQ AX, 32(DI)
-	LEAQ zdescPoolPopCPU<>+0(SB), AX
-	MOVQ AX, 32(SI)
-	LEAQ ·opPoolPopMMCID+0(SB), AX
-	MOVQ AX, 40(DI)
-	LEAQ zdescPoolPopMMCID<>+0(SB), AX
-	MOVQ AX, 40(SI)
-	LEAQ ·opPoolPushCPU+0(SB), AX
-	MOVQ AX, 48(DI)
-	LEAQ zdescPoolPushCPU<>+0(SB), AX
-	MOVQ AX, 48(SI)
-	LEAQ ·opPoolPushMMCID+0(SB), AX
-	MOVQ AX, 56(DI)
-	LEAQ zdescPoolPushMMCID<>+0(SB), AX
-	MOVQ AX, 56(SI)
 	LEAQ ·counterAdd+0(SB), AX
-	MOVQ AX, 64(DI)
+	MOVQ AX, 32(DI)
 	LEAQ zdescCounterAdd<>+0(SB), AX
-	MOVQ AX, 64(SI)
+	MOVQ AX, 32(SI)
 	LEAQ ·poolGet+0(SB), AX
-	MOVQ AX, 72(DI)
+	MOVQ AX, 40(DI)
 	LEAQ zdescPoolGet<>+0(SB), AX
-	MOVQ AX, 72(SI)
+	MOVQ AX, 40(SI)
 	LEAQ ·poolPut+0(SB), AX
-	MOVQ AX, 80(DI)
+	MOVQ AX, 48(DI)
 	LEAQ zdescPoolPut<>+0(SB), AX
-	MOVQ AX, 80(SI)
+	MOVQ AX, 48(SI)
 	LEAQ ·shardLock+0(SB), AX
-	MOVQ AX, 88(DI)
+	MOVQ AX, 56(DI)
 	LEAQ zdescShardLock<>+0(SB), AX
-	MOVQ AX, 88(SI)
+	MOVQ AX, 56(SI)
 	RET
 
-GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
+GLOBL zdescLoadCbneStore<>(SB), NOPTR, $32
 
-GLOBL zdescLoadCbneStoreMMCID<>(SB), NOPTR, $32
+GLOBL zdescLoadAddLoadLoadAddStore<>(SB), NOPTR, $32
 
-GLOBL zdescLoadAddLoadLoadAddStoreCPU<>(SB), NOPTR, $32
+GLOBL zdescPoolPop<>(SB), NOPTR, $32
 
-GLOBL zdescLoadAddLoadLoadAddStoreMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescPoolPopCPU<>(SB), NOPTR, $32
-
-GLOBL zdescPoolPopMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescPoolPushCPU<>(SB), NOPTR, $32
-
-GLOBL zdescPoolPushMMCID<>(SB), NOPTR, $32
+GLOBL zdescPoolPush<>(SB), NOPTR, $32
 
 GLOBL zdescCounterAdd<>(SB), NOPTR, $32
 

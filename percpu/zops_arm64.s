@@ -4,14 +4,14 @@
 
 #include "textflag.h"
 
-// func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbneStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadCbneStore(SB), NOSPLIT, $0-56
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -21,17 +21,18 @@ TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadCbneStoreCPU<>(SB), R16
+	MOVD   $zdescLoadCbneStore<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
@@ -79,14 +80,14 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadAddLoadLoadAddStore(SB), NOSPLIT, $0-48
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -96,52 +97,46 @@ TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadCbneStoreMMCID<>(SB), R16
+	MOVD   $zdescLoadAddLoadLoadAddStore<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
+	MOVD   ptr+0(FP), R2
+	MOVD   0(R2), R3
 	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   newv+32(FP), R2
-	MOVD   R2, 0(R4)
+	MUL    R2, R1, R4
+	MOVD   inc+24(FP), R2
+	ADD    R4, R3, R17
+	MOVD   0(R17), R16
+	ADD    R2, R16, R16
+	MOVD   R16, 0(R17)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
-	MOVD   R1, idx+40(FP)
-	MOVD   ZR, status+48(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+40(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+48(FP)
+	MOVD   R1, idx+32(FP)
+	MOVD   ZR, status+40(FP)
 	RET
 
 indexrange:
-	MOVD   R1, idx+40(FP)
+	MOVD   R1, idx+32(FP)
 	MOVD   $-2, R16
-	MOVD   R16, status+48(FP)
+	MOVD   R16, status+40(FP)
 	RET
 
 unregistered:
-	MOVD   ZR, idx+40(FP)
+	MOVD   ZR, idx+32(FP)
 	MOVD   $-1, R16
-	MOVD   R16, status+48(FP)
+	MOVD   R16, status+40(FP)
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
@@ -154,14 +149,14 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopPoolPop(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopPoolPop(SB), NOSPLIT, $0-56
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -171,45 +166,61 @@ TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadAddLoadLoadAddStoreCPU<>(SB), R16
+	MOVD   $zdescPoolPop<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
-	MOVD   ptr+0(FP), R2
-	MOVD   0(R2), R3
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R4
-	MOVD   inc+24(FP), R2
-	ADD    R4, R3, R17
-	MOVD   0(R17), R16
-	ADD    R2, R16, R16
-	MOVD   R16, 0(R17)
+	MOVD   tops+0(FP), R2
+	LSL    $6, R1, R3
+	ADD    R3, R2, R4
+	MOVD   entries+8(FP), R2
+	MOVD   span+24(FP), R3
+	MUL    R3, R1, R5
+	ADD    R5, R2, R3
+	MOVD   0(R4), R2
+	CMP    $0, R2
+	BEQ    fail1
+	ADD    R2<<3, R3, R17
+	MOVD   -8(R17), R5
+	SUB    $1, R2, R3
+	MOVD   R3, 0(R4)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
-	MOVD   R1, idx+32(FP)
-	MOVD   ZR, status+40(FP)
+	MOVD   R5, x+32(FP)
+	MOVD   R1, idx+40(FP)
+	MOVD   ZR, status+48(FP)
+	RET
+
+fail1:
+	MOVD   ZR, x+32(FP)
+	MOVD   R1, idx+40(FP)
+	MOVD   $1, R16
+	MOVD   R16, status+48(FP)
 	RET
 
 indexrange:
-	MOVD   R1, idx+32(FP)
+	MOVD   ZR, x+32(FP)
+	MOVD   R1, idx+40(FP)
 	MOVD   $-2, R16
-	MOVD   R16, status+40(FP)
+	MOVD   R16, status+48(FP)
 	RET
 
 unregistered:
-	MOVD   ZR, idx+32(FP)
+	MOVD   ZR, x+32(FP)
+	MOVD   ZR, idx+40(FP)
 	MOVD   $-1, R16
-	MOVD   R16, status+40(FP)
+	MOVD   R16, status+48(FP)
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
@@ -222,14 +233,14 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopPoolPush(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopPoolPush(SB), NOSPLIT, $0-72
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -239,45 +250,69 @@ TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadAddLoadLoadAddStoreMMCID<>(SB), R16
+	MOVD   $zdescPoolPush<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
-	MOVD   ptr+0(FP), R2
-	MOVD   0(R2), R3
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R4
-	MOVD   inc+24(FP), R2
-	ADD    R4, R3, R17
-	MOVD   0(R17), R16
-	ADD    R2, R16, R16
-	MOVD   R16, 0(R17)
+	MOVD   wb+48(FP), R2
+	MOVWU  0(R2), R3
+	CMP    $0, R3
+	BNE    fail2
+	MOVD   tops+0(FP), R2
+	LSL    $6, R1, R3
+	ADD    R3, R2, R4
+	MOVD   entries+8(FP), R2
+	MOVD   span+24(FP), R3
+	MUL    R3, R1, R5
+	ADD    R5, R2, R3
+	MOVD   0(R4), R2
+	MOVD   capacity+32(FP), R5
+	CMP    R5, R2
+	BHS    fail1
+	MOVD   x+40(FP), R5
+	ADD    R2<<3, R3, R17
+	MOVD   R5, 0(R17)
+	ADD    $1, R2, R3
+	MOVD   R3, 0(R4)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
-	MOVD   R1, idx+32(FP)
-	MOVD   ZR, status+40(FP)
+	MOVD   R1, idx+56(FP)
+	MOVD   ZR, status+64(FP)
+	RET
+
+fail1:
+	MOVD   R1, idx+56(FP)
+	MOVD   $1, R16
+	MOVD   R16, status+64(FP)
+	RET
+
+fail2:
+	MOVD   R1, idx+56(FP)
+	MOVD   $2, R16
+	MOVD   R16, status+64(FP)
 	RET
 
 indexrange:
-	MOVD   R1, idx+32(FP)
+	MOVD   R1, idx+56(FP)
 	MOVD   $-2, R16
-	MOVD   R16, status+40(FP)
+	MOVD   R16, status+64(FP)
 	RET
 
 unregistered:
-	MOVD   ZR, idx+32(FP)
+	MOVD   ZR, idx+56(FP)
 	MOVD   $-1, R16
-	MOVD   R16, status+40(FP)
+	MOVD   R16, status+64(FP)
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
@@ -290,365 +325,17 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opPoolPopCPU(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolPopCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   tops+0(FP), R2
-	LSL    $6, R1, R3
-	ADD    R3, R2, R4
-	MOVD   entries+8(FP), R2
-	MOVD   span+24(FP), R3
-	MUL    R3, R1, R5
-	ADD    R5, R2, R3
-	MOVD   0(R4), R2
-	CMP    $0, R2
-	BEQ    fail1
-	ADD    R2<<3, R3, R17
-	MOVD   -8(R17), R5
-	SUB    $1, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R5, x+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   ZR, status+48(FP)
-	RET
-
-fail1:
-	MOVD   ZR, x+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+48(FP)
-	RET
-
-indexrange:
-	MOVD   ZR, x+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+48(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, x+32(FP)
-	MOVD   ZR, idx+40(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+48(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+32(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opPoolPopMMCID(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolPopMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   tops+0(FP), R2
-	LSL    $6, R1, R3
-	ADD    R3, R2, R4
-	MOVD   entries+8(FP), R2
-	MOVD   span+24(FP), R3
-	MUL    R3, R1, R5
-	ADD    R5, R2, R3
-	MOVD   0(R4), R2
-	CMP    $0, R2
-	BEQ    fail1
-	ADD    R2<<3, R3, R17
-	MOVD   -8(R17), R5
-	SUB    $1, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R5, x+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   ZR, status+48(FP)
-	RET
-
-fail1:
-	MOVD   ZR, x+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+48(FP)
-	RET
-
-indexrange:
-	MOVD   ZR, x+32(FP)
-	MOVD   R1, idx+40(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+48(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, x+32(FP)
-	MOVD   ZR, idx+40(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+48(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+40(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opPoolPushCPU(SB), NOSPLIT, $0-72
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolPushCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   wb+48(FP), R2
-	MOVWU  0(R2), R3
-	CMP    $0, R3
-	BNE    fail2
-	MOVD   tops+0(FP), R2
-	LSL    $6, R1, R3
-	ADD    R3, R2, R4
-	MOVD   entries+8(FP), R2
-	MOVD   span+24(FP), R3
-	MUL    R3, R1, R5
-	ADD    R5, R2, R3
-	MOVD   0(R4), R2
-	MOVD   capacity+32(FP), R5
-	CMP    R5, R2
-	BHS    fail1
-	MOVD   x+40(FP), R5
-	ADD    R2<<3, R3, R17
-	MOVD   R5, 0(R17)
-	ADD    $1, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+56(FP)
-	MOVD   ZR, status+64(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+56(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-fail2:
-	MOVD   R1, idx+56(FP)
-	MOVD   $2, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+56(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+56(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+64(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+48(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opPoolPushMMCID(SB), NOSPLIT, $0-72
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescPoolPushMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   wb+48(FP), R2
-	MOVWU  0(R2), R3
-	CMP    $0, R3
-	BNE    fail2
-	MOVD   tops+0(FP), R2
-	LSL    $6, R1, R3
-	ADD    R3, R2, R4
-	MOVD   entries+8(FP), R2
-	MOVD   span+24(FP), R3
-	MUL    R3, R1, R5
-	ADD    R5, R2, R3
-	MOVD   0(R4), R2
-	MOVD   capacity+32(FP), R5
-	CMP    R5, R2
-	BHS    fail1
-	MOVD   x+40(FP), R5
-	ADD    R2<<3, R3, R17
-	MOVD   R5, 0(R17)
-	ADD    $1, R2, R3
-	MOVD   R3, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+56(FP)
-	MOVD   ZR, status+64(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+56(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-fail2:
-	MOVD   R1, idx+56(FP)
-	MOVD   $2, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+56(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+56(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+64(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+56(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
 // func counterAdd(base unsafe.Pointer, delta int64)
-// Indexed by cpu_id or mm_cid; see the Go declaration.
+// See the Go declaration.
 TEXT ·counterAdd(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while counterSlots is 0 (no descriptor armed)
 	MOVD   ·counterSlots(SB), R16
 	CBZ    R16, slow
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, slow
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    slow
@@ -658,7 +345,7 @@ TEXT ·counterAdd(SB), NOSPLIT, $0-16
 	BNE    slow
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, slow
@@ -668,7 +355,7 @@ retry:
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVD   ·hotIndexOffset(SB), R16
+	MOVD   ·zopIndexOffset(SB), R16
 	MOVWU  (R0)(R16), R1
 	MOVD   ·counterSlots(SB), R16
 	CMP    R16, R1
@@ -692,7 +379,7 @@ slow:
 	B      ·counterAddSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+64(SB), R16
+	MOVD   $·zopAborts+32(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -702,16 +389,16 @@ abortinc:
 	B      retry
 
 // func poolGet(state unsafe.Pointer) (x unsafe.Pointer)
-// Indexed by cpu_id or mm_cid; see the Go declaration.
+// See the Go declaration.
 TEXT ·poolGet(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while poolSlots is 0 (no descriptor armed)
 	MOVD   ·poolSlots(SB), R16
 	CBZ    R16, slow
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, slow
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    slow
@@ -721,7 +408,7 @@ TEXT ·poolGet(SB), NOSPLIT, $0-16
 	BNE    slow
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, slow
@@ -731,7 +418,7 @@ retry:
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVD   ·hotIndexOffset(SB), R16
+	MOVD   ·zopIndexOffset(SB), R16
 	MOVWU  (R0)(R16), R1
 	MOVD   ·poolSlots(SB), R16
 	CMP    R16, R1
@@ -775,7 +462,7 @@ slow:
 	B      ·poolGetSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+72(SB), R16
+	MOVD   $·zopAborts+40(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -785,16 +472,16 @@ abortinc:
 	B      retry
 
 // func poolPut(state unsafe.Pointer, x unsafe.Pointer)
-// Indexed by cpu_id or mm_cid; see the Go declaration.
+// See the Go declaration.
 TEXT ·poolPut(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while poolSlots is 0 (no descriptor armed)
 	MOVD   ·poolSlots(SB), R16
 	CBZ    R16, slow
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, slow
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    slow
@@ -804,7 +491,7 @@ TEXT ·poolPut(SB), NOSPLIT, $0-16
 	BNE    slow
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, slow
@@ -814,7 +501,7 @@ retry:
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVD   ·hotIndexOffset(SB), R16
+	MOVD   ·zopIndexOffset(SB), R16
 	MOVWU  (R0)(R16), R1
 	MOVD   ·poolSlots(SB), R16
 	CMP    R16, R1
@@ -862,7 +549,7 @@ slow:
 	B      ·poolPutSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+80(SB), R16
+	MOVD   $·zopAborts+48(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -872,16 +559,16 @@ abortinc:
 	B      retry
 
 // func shardLock(s unsafe.Pointer) (p unsafe.Pointer)
-// Indexed by cpu_id or mm_cid; see the Go declaration.
+// See the Go declaration.
 TEXT ·shardLock(SB), NOSPLIT, $0-16
 	// hot op: the slow path takes every call while shardedSlots is 0 (no descriptor armed)
 	MOVD   ·shardedSlots(SB), R16
 	CBZ    R16, slow
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, slow
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    slow
@@ -891,7 +578,7 @@ TEXT ·shardLock(SB), NOSPLIT, $0-16
 	BNE    slow
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, slow
@@ -901,7 +588,7 @@ retry:
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVD   ·hotIndexOffset(SB), R16
+	MOVD   ·zopIndexOffset(SB), R16
 	MOVWU  (R0)(R16), R1
 	MOVD   ·shardedSlots(SB), R16
 	CMP    R16, R1
@@ -933,7 +620,7 @@ slow:
 	B      ·shardLockSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+88(SB), R16
+	MOVD   $·zopAborts+56(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -942,68 +629,48 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func zopAddrs(fns, descs *[12]unsafe.Pointer)
+// func zopAddrs(fns, descs *[8]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   fns+0(FP), R0
 	MOVD   descs+8(FP), R1
-	MOVD   $·opLoadCbneStoreCPU(SB), R2
+	MOVD   $·zopLoadCbneStore(SB), R2
 	MOVD   R2, 0(R0)
-	MOVD   $zdescLoadCbneStoreCPU<>(SB), R2
+	MOVD   $zdescLoadCbneStore<>(SB), R2
 	MOVD   R2, 0(R1)
-	MOVD   $·opLoadCbneStoreMMCID(SB), R2
+	MOVD   $·zopLoadAddLoadLoadAddStore(SB), R2
 	MOVD   R2, 8(R0)
-	MOVD   $zdescLoadCbneStoreMMCID<>(SB), R2
+	MOVD   $zdescLoadAddLoadLoadAddStore<>(SB), R2
 	MOVD   R2, 8(R1)
-	MOVD   $·opLoadAddLoadLoadAddStoreCPU(SB), R2
+	MOVD   $·zopPoolPop(SB), R2
 	MOVD   R2, 16(R0)
-	MOVD   $zdescLoadAddLoadLoadAddStoreCPU<>(SB), R2
+	MOVD   $zdescPoolPop<>(SB), R2
 	MOVD   R2, 16(R1)
-	MOVD   $·opLoadAddLoadLoadAddStoreMMCID(SB), R2
+	MOVD   $·zopPoolPush(SB), R2
 	MOVD   R2, 24(R0)
-	MOVD   $zdescLoadAddLoadLoadAddStoreMMCID<>(SB), R2
+	MOVD   $zdescPoolPush<>(SB), R2
 	MOVD   R2, 24(R1)
-	MOVD   $·opPoolPopCPU(SB), R2
-	MOVD   R2, 32(R0)
-	MOVD   $zdescPoolPopCPU<>(SB), R2
-	MOVD   R2, 32(R1)
-	MOVD   $·opPoolPopMMCID(SB), R2
-	MOVD   R2, 40(R0)
-	MOVD   $zdescPoolPopMMCID<>(SB), R2
-	MOVD   R2, 40(R1)
-	MOVD   $·opPoolPushCPU(SB), R2
-	MOVD   R2, 48(R0)
-	MOVD   $zdescPoolPushCPU<>(SB), R2
-	MOVD   R2, 48(R1)
-	MOVD   $·opPoolPushMMCID(SB), R2
-	MOVD   R2, 56(R0)
-	MOVD   $zdescPoolPushMMCID<>(SB), R2
-	MOVD   R2, 56(R1)
 	MOVD   $·counterAdd(SB), R2
-	MOVD   R2, 64(R0)
+	MOVD   R2, 32(R0)
 	MOVD   $zdescCounterAdd<>(SB), R2
-	MOVD   R2, 64(R1)
+	MOVD   R2, 32(R1)
 	MOVD   $·poolGet(SB), R2
-	MOVD   R2, 72(R0)
+	MOVD   R2, 40(R0)
 	MOVD   $zdescPoolGet<>(SB), R2
-	MOVD   R2, 72(R1)
+	MOVD   R2, 40(R1)
 	MOVD   $·poolPut(SB), R2
-	MOVD   R2, 80(R0)
+	MOVD   R2, 48(R0)
 	MOVD   $zdescPoolPut<>(SB), R2
-	MOVD   R2, 80(R1)
+	MOVD   R2, 48(R1)
 	MOVD   $·shardLock(SB), R2
-	MOVD   R2, 88(R0)
+	MOVD   R2, 56(R0)
 	MOVD   $zdescShardLock<>(SB), R2
-	MOVD   R2, 88(R1)
+	MOVD   R2, 56(R1)
 	RET
 
-GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescLoadAddLoadLoadAddStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadAddLoadLoadAddStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescPoolPopCPU<>(SB), NOPTR, $32
-GLOBL zdescPoolPopMMCID<>(SB), NOPTR, $32
-GLOBL zdescPoolPushCPU<>(SB), NOPTR, $32
-GLOBL zdescPoolPushMMCID<>(SB), NOPTR, $32
+GLOBL zdescLoadCbneStore<>(SB), NOPTR, $32
+GLOBL zdescLoadAddLoadLoadAddStore<>(SB), NOPTR, $32
+GLOBL zdescPoolPop<>(SB), NOPTR, $32
+GLOBL zdescPoolPush<>(SB), NOPTR, $32
 GLOBL zdescCounterAdd<>(SB), NOPTR, $32
 GLOBL zdescPoolGet<>(SB), NOPTR, $32
 GLOBL zdescPoolPut<>(SB), NOPTR, $32

@@ -19,87 +19,29 @@ func zopAddrs(fns, descs *[zopCount]unsafe.Pointer)
 //lint:ignore U1000 for the package's own code and tests; it may have no use for it
 const zopHaveAsm = true
 
-// opLoadCbneStoreCPU compares the word at base + idx*stride with expect and, if equal, stores newv there.
+// zopLoadCbneStore is the critical section of opLoadCbneStore, which the package calls: compares the word at base + idx*stride with expect and, if equal, stores newv there.
 // Fails with 1 if the word differs from expect (nothing stored).
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 //go:noescape
-func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
+func zopLoadCbneStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
 
-// opLoadCbneStoreMMCID compares the word at base + idx*stride with expect and, if equal, stores newv there.
-// Fails with 1 if the word differs from expect (nothing stored).
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
-
-// opLoadAddLoadLoadAddStoreCPU loads the slot array p = *ptr inside the section and adds inc to the word at
+// zopLoadAddLoadLoadAddStore is the critical section of opLoadAddLoadLoadAddStore, which the package calls: loads the slot array p = *ptr inside the section and adds inc to the word at
 // p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
 // (membarrier RSEQ) knows no section still commits to the old array.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 //go:noescape
-func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
+func zopLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 
-// opLoadAddLoadLoadAddStoreMMCID loads the slot array p = *ptr inside the section and adds inc to the word at
-// p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
-// (membarrier RSEQ) knows no section still commits to the old array.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-
-// opPoolPopCPU pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
+// zopPoolPop is the critical section of opPoolPop, which the package calls: pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
 // *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
 // The entry keeps x as a stale reference (a load of a pointer needs no write
 // barrier; clearing it would need one). Fails with 1 if the cache is empty.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 // Not //go:noescape, so that the compiler lets its pointer arguments escape:
 //   - entries, or a pointer loaded through it, is returned as result x.
-func opPoolPopCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
+func zopPoolPop(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 
-// opPoolPopMMCID pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
-// *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
-// The entry keeps x as a stale reference (a load of a pointer needs no write
-// barrier; clearing it would need one). Fails with 1 if the cache is empty.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-// Not //go:noescape, so that the compiler lets its pointer arguments escape:
-//   - entries, or a pointer loaded through it, is returned as result x.
-func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
-
-// opPoolPushCPU pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
+// zopPoolPush is the critical section of opPoolPush, which the package calls: pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
 // store, speculative); commits *count = n+1, where count = tops + idx*64 and
 // region = entries + idx*span. The pointer store has no write barrier, so the
 // op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
@@ -109,43 +51,16 @@ func opPoolPopMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, 
 // assembly function has none). An abort after the store leaves x as a stale
 // reference above the top. Fails with 1 if the cache holds capacity objects,
 // 2 if the write barrier is on.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 // Not //go:noescape, so that the compiler lets its pointer arguments escape:
 //   - x (or an address computed from it) is stored into memory by statement 14 (store64 heap pointer [v10 + v11*8] = v13).
-func opPoolPushCPU(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
-
-// opPoolPushMMCID pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
-// store, speculative); commits *count = n+1, where count = tops + idx*64 and
-// region = entries + idx*span. The pointer store has no write barrier, so the
-// op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
-// is set: it stores only while the collector is not marking, when compiled Go
-// code stores pointers without a barrier too, and the flag cannot change
-// before the op returns (the world stops only at safe points, and an
-// assembly function has none). An abort after the store leaves x as a stale
-// reference above the top. Fails with 1 if the cache holds capacity objects,
-// 2 if the write barrier is on.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-// Not //go:noescape, so that the compiler lets its pointer arguments escape:
-//   - x (or an address computed from it) is stored into memory by statement 14 (store64 heap pointer [v10 + v11*8] = v13).
-func opPoolPushMMCID(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
+func zopPoolPush(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 
 // counterAdd adds delta to this CPU's slot of the Counter whose slot array pointer is at
 // base (the Counter's first field): p = *base, loaded inside the section so
 // that Reset can swap arrays and fence; *(p + idx*64) += delta.
 // Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
-// mm_cid (the area field at hotIndexOffset), read inside the critical section and
+// mm_cid (the area field at zopIndexOffset), read inside the critical section and
 // checked against counterSlots. Every failure (no usable rseq area, counterSlots is 0, index out of
 // range, no slot array yet (the first Add allocates it)) jumps to counterAddSlow, which has this function's frame
 // and returns to the caller in its place.
@@ -167,7 +82,7 @@ func counterAdd(base unsafe.Pointer, delta int64)
 // dropped from the pool, and the next Get that finds the hole takes the slow
 // path, which pops it.
 // Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
-// mm_cid (the area field at hotIndexOffset), read inside the critical section and
+// mm_cid (the area field at zopIndexOffset), read inside the critical section and
 // checked against poolSlots. Every failure (no usable rseq area, poolSlots is 0, index out of
 // range, no storage yet; no per-CPU caches; cache empty; nil entry (a hole an aborted Get left)) jumps to poolGetSlow, which has this function's frame
 // and returns to the caller in its place.
@@ -183,7 +98,7 @@ func poolGet(state unsafe.Pointer) (x unsafe.Pointer)
 // already holds x (the stale reference a marking-time Get left), because
 // storing the value a word already holds changes nothing the collector sees.
 // Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
-// mm_cid (the area field at hotIndexOffset), read inside the critical section and
+// mm_cid (the area field at zopIndexOffset), read inside the critical section and
 // checked against poolSlots. Every failure (no usable rseq area, poolSlots is 0, index out of
 // range, x is nil; no storage yet; no per-CPU caches; cache full; write barrier on (the collector is marking) and the entry does not hold x) jumps to poolPutSlow, which has this function's frame
 // and returns to the caller in its place.
@@ -203,7 +118,7 @@ func poolPut(state unsafe.Pointer, x unsafe.Pointer)
 // written once, base last: a stride or limit read before base (arm64 may)
 // is 0 and fails.
 // Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
-// mm_cid (the area field at hotIndexOffset), read inside the critical section and
+// mm_cid (the area field at zopIndexOffset), read inside the critical section and
 // checked against shardedSlots. Every failure (no usable rseq area, shardedSlots is 0, index out of
 // range, no per-CPU shards (before the first Update, or the Sharded uses its locked shards); index beyond the shards (or their count not visible yet); stride not visible yet; the shard is taken) jumps to shardLockSlow, which has this function's frame
 // and returns to the caller in its place.

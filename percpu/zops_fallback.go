@@ -11,17 +11,16 @@ import (
 
 var _ = atomic.LoadUint64 // some op sets use no atomics
 
-// fallbackPtrSize is the size of a pointer on the platform that builds the
+// zopPtrSize is the size of a pointer on the platform that builds the
 // fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.
-const fallbackPtrSize = 4 << (^uintptr(0) >> 63)
+const zopPtrSize = 4 << (^uintptr(0) >> 63)
 
-// fallbackLoadCbneStore is the portable opLoadCbneStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op compares the word at base + idx*stride with expect and, if equal, stores newv there.
+// zopFallbackLoadCbneStore is the portable opLoadCbneStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op compares the word at base + idx*stride with expect and, if equal, stores newv there.
 // Fails with 1 if the word differs from expect (nothing stored).
-func fallbackLoadCbneStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int) {
+func zopFallbackLoadCbneStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int) {
 	if shard >= limit {
-		return shard, statusIndexRange
+		return shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -37,17 +36,16 @@ func fallbackLoadCbneStore(shard uintptr, base unsafe.Pointer, stride uintptr, l
 	}
 	v8 := uint64(newv)
 	atomic.StoreUint64((*uint64)(v5), v8)
-	return shard, statusOK
+	return shard, zopStatusOK
 }
 
-// fallbackLoadAddLoadLoadAddStore is the portable opLoadAddLoadLoadAddStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op loads the slot array p = *ptr inside the section and adds inc to the word at
+// zopFallbackLoadAddLoadLoadAddStore is the portable opLoadAddLoadLoadAddStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op loads the slot array p = *ptr inside the section and adds inc to the word at
 // p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
 // (membarrier RSEQ) knows no section still commits to the old array.
-func fallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
+func zopFallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
 	if shard >= limit {
-		return shard, statusIndexRange
+		return shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -58,18 +56,17 @@ func fallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride u
 	v5 := uint64(shard) * v4
 	v6 := uint64(inc)
 	atomic.AddUint64((*uint64)(unsafe.Add(v3, v5*1)), v6)
-	return shard, statusOK
+	return shard, zopStatusOK
 }
 
-// fallbackPoolPop is the portable opPoolPopCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
+// zopFallbackPoolPop is the portable opPoolPop: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
 // *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
 // The entry keeps x as a stale reference (a load of a pointer needs no write
 // barrier; clearing it would need one). Fails with 1 if the cache is empty.
-func fallbackPoolPop(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int) {
+func zopFallbackPoolPop(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int) {
 	if shard >= limit {
-		return nil, shard, statusIndexRange
+		return nil, shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -85,15 +82,14 @@ func fallbackPoolPop(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer,
 	if v9 == 0x0 {
 		return nil, shard, 1
 	}
-	v10 := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(unsafe.Add(v8, v9*fallbackPtrSize), -1*fallbackPtrSize)))
+	v10 := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(unsafe.Add(v8, v9*zopPtrSize), -1*zopPtrSize)))
 	v11 := v9 - 0x1
 	atomic.StoreUint64((*uint64)(v4), v11)
-	return v10, shard, statusOK
+	return v10, shard, zopStatusOK
 }
 
-// fallbackPoolPush is the portable opPoolPushCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
+// zopFallbackPoolPush is the portable opPoolPush: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
 // store, speculative); commits *count = n+1, where count = tops + idx*64 and
 // region = entries + idx*span. The pointer store has no write barrier, so the
 // op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
@@ -103,9 +99,9 @@ func fallbackPoolPop(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer,
 // assembly function has none). An abort after the store leaves x as a stale
 // reference above the top. Fails with 1 if the cache holds capacity objects,
 // 2 if the write barrier is on.
-func fallbackPoolPush(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int) {
+func zopFallbackPoolPush(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int) {
 	if shard >= limit {
-		return shard, statusIndexRange
+		return shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -128,8 +124,8 @@ func fallbackPoolPush(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer
 		return shard, 1
 	}
 	v13 := x
-	atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(v10, v11*fallbackPtrSize)), v13)
+	atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(v10, v11*zopPtrSize)), v13)
 	v14 := v11 + 0x1
 	atomic.StoreUint64((*uint64)(v6), v14)
-	return shard, statusOK
+	return shard, zopStatusOK
 }

@@ -10,13 +10,16 @@ import (
 
 // Status values of the generated ops (DESIGN.md).
 const (
-	statusOK           = 0  // committed
-	statusUnregistered = -1 // no usable rseq area on this thread: slow path, then retry or fall back
-	statusIndexRange   = -2 // idx >= limit: fall back for this call
+	zopStatusOK           = 0  // committed
+	zopStatusUnregistered = -1 // no usable rseq area on this thread: fall back
+	zopStatusIndexRange   = -2 // idx >= limit: fall back for this call
 )
 
-// zopCount is the number of generated asm functions (two per op, one per hot op).
-const zopCount = 12
+// zopTries bounds the tries of op<Name> on a thread without an area yet.
+const zopTries = 3
+
+// zopCount is the number of generated asm functions (one per op).
+const zopCount = 8
 
 // zopPackage is the import path this package's ops register under.
 const zopPackage = "github.com/gorseq/rseq/percpu"
@@ -35,31 +38,27 @@ var zopAborts [zopCount]uint64
 // anything.
 var (
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	threadAreaOffset uintptr
+	zopAreaOffset uintptr
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	threadOwnerOffset uintptr = rseqop.OwnerDisabled
-	// hotIndexOffset is the offset in struct rseq of the field hot ops
+	zopOwnerOffset uintptr = rseqop.OwnerDisabled
+	// zopIndexOffset is the offset in struct rseq of the field the ops
 	// index by: mm_cid where the kernel fills it, else cpu_id.
 	//
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	hotIndexOffset uintptr
+	zopIndexOffset uintptr
 )
 
 // zopTable lists every generated function; entry i owns zopAborts[i] and
 // the i-th addresses zopAddrs returns.
 var zopTable = [zopCount]rseqop.Func{
-	{Op: "LoadCbneStore", Name: "opLoadCbneStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}, NoEscape: true},
-	{Op: "LoadCbneStore", Name: "opLoadCbneStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}, NoEscape: true},
-	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}, NoEscape: true},
-	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}, NoEscape: true},
-	{Op: "PoolPop", Name: "opPoolPopCPU", Index: "cpu_id", Fails: []string{"cache empty"}, NoEscape: false},
-	{Op: "PoolPop", Name: "opPoolPopMMCID", Index: "mm_cid", Fails: []string{"cache empty"}, NoEscape: false},
-	{Op: "PoolPush", Name: "opPoolPushCPU", Index: "cpu_id", Fails: []string{"cache full", "write barrier on (the collector is marking)"}, NoEscape: false},
-	{Op: "PoolPush", Name: "opPoolPushMMCID", Index: "mm_cid", Fails: []string{"cache full", "write barrier on (the collector is marking)"}, NoEscape: false},
-	{Op: "CounterAdd", Name: "counterAdd", Index: "cpu_id or mm_cid", Fails: []string{"no slot array yet (the first Add allocates it)"}, NoEscape: false, Slow: "counterAddSlow"},
-	{Op: "PoolGet", Name: "poolGet", Index: "cpu_id or mm_cid", Fails: []string{"no storage yet", "no per-CPU caches", "cache empty", "nil entry (a hole an aborted Get left)"}, NoEscape: false, Slow: "poolGetSlow"},
-	{Op: "PoolPut", Name: "poolPut", Index: "cpu_id or mm_cid", Fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "cache full", "write barrier on (the collector is marking) and the entry does not hold x"}, NoEscape: false, Slow: "poolPutSlow"},
-	{Op: "ShardLock", Name: "shardLock", Index: "cpu_id or mm_cid", Fails: []string{"no per-CPU shards (before the first Update, or the Sharded uses its locked shards)", "index beyond the shards (or their count not visible yet)", "stride not visible yet", "the shard is taken"}, NoEscape: false, Slow: "shardLockSlow"},
+	{Op: "LoadCbneStore", Name: "zopLoadCbneStore", Fails: []string{"word != expect"}, NoEscape: true},
+	{Op: "LoadAddLoadLoadAddStore", Name: "zopLoadAddLoadLoadAddStore", Fails: []string{}, NoEscape: true},
+	{Op: "PoolPop", Name: "zopPoolPop", Fails: []string{"cache empty"}, NoEscape: false},
+	{Op: "PoolPush", Name: "zopPoolPush", Fails: []string{"cache full", "write barrier on (the collector is marking)"}, NoEscape: false},
+	{Op: "CounterAdd", Name: "counterAdd", Fails: []string{"no slot array yet (the first Add allocates it)"}, NoEscape: false, Slow: "counterAddSlow"},
+	{Op: "PoolGet", Name: "poolGet", Fails: []string{"no storage yet", "no per-CPU caches", "cache empty", "nil entry (a hole an aborted Get left)"}, NoEscape: false, Slow: "poolGetSlow"},
+	{Op: "PoolPut", Name: "poolPut", Fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "cache full", "write barrier on (the collector is marking) and the entry does not hold x"}, NoEscape: false, Slow: "poolPutSlow"},
+	{Op: "ShardLock", Name: "shardLock", Fails: []string{"no per-CPU shards (before the first Update, or the Sharded uses its locked shards)", "index beyond the shards (or their count not visible yet)", "stride not visible yet", "the shard is taken"}, NoEscape: false, Slow: "shardLockSlow"},
 }
 
 // Every hot op's slow path has the op's exact signature: the assembly
@@ -85,7 +84,7 @@ func zopRegister() error {
 	g, err := rseqop.Register(&rseqop.Ops{
 		Package: zopPackage, Funcs: zopTable[:], Entries: fns[:], Descs: descs[:], Aborts: zopAborts[:],
 	})
-	threadAreaOffset, threadOwnerOffset, hotIndexOffset = g.AreaOffset, g.OwnerOffset, g.IndexOffset
+	zopAreaOffset, zopOwnerOffset, zopIndexOffset = g.AreaOffset, g.OwnerOffset, g.IndexOffset
 	return err
 }
 
@@ -94,6 +93,101 @@ func zopRegister() error {
 // and reports whether retrying the op is worth it; false means: use the
 // fallback.
 func zopSlowPath() bool { return zopErr == nil && rseqop.SlowPath() }
+
+// opLoadCbneStore compares the word at base + idx*stride with expect and, if equal, stores newv there.
+// Fails with 1 if the word differs from expect (nothing stored).
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opLoadCbneStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int) {
+	for try := 1; ; try++ {
+		idx, status = zopLoadCbneStore(base, stride, limit, expect, newv)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return idx, status
+		}
+	}
+}
+
+// opLoadAddLoadLoadAddStore loads the slot array p = *ptr inside the section and adds inc to the word at
+// p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
+// (membarrier RSEQ) knows no section still commits to the old array.
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
+	for try := 1; ; try++ {
+		idx, status = zopLoadAddLoadLoadAddStore(ptr, stride, limit, inc)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return idx, status
+		}
+	}
+}
+
+// opPoolPop pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
+// *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
+// The entry keeps x as a stale reference (a load of a pointer needs no write
+// barrier; clearing it would need one). Fails with 1 if the cache is empty.
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opPoolPop(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int) {
+	for try := 1; ; try++ {
+		x, idx, status = zopPoolPop(tops, entries, limit, span)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return x, idx, status
+		}
+	}
+}
+
+// opPoolPush pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
+// store, speculative); commits *count = n+1, where count = tops + idx*64 and
+// region = entries + idx*span. The pointer store has no write barrier, so the
+// op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
+// is set: it stores only while the collector is not marking, when compiled Go
+// code stores pointers without a barrier too, and the flag cannot change
+// before the op returns (the world stops only at safe points, and an
+// assembly function has none). An abort after the store leaves x as a stale
+// reference above the top. Fails with 1 if the cache holds capacity objects,
+// 2 if the write barrier is on.
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opPoolPush(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int) {
+	for try := 1; ; try++ {
+		idx, status = zopPoolPush(tops, entries, limit, span, capacity, x, wb)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return idx, status
+		}
+	}
+}
 
 // Layout assumptions of the ops, for the package's tests to check.
 //

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/gorseq/rseq/internal/arch"
 	"github.com/gorseq/rseq/rseqabi"
 )
 
@@ -18,8 +19,7 @@ import (
 // op table).
 type Func struct {
 	Op    string   // op name, e.g. "LoadAddStore"
-	Name  string   // Go function, e.g. "opLoadAddStoreCPU"
-	Index string   // area field of the slot index: "cpu_id", "mm_cid" or (hot ops) "cpu_id or mm_cid"
+	Name  string   // the asm function, e.g. "zopLoadAddStore" (a hot op's: its own name)
 	Fails []string // Fails[k-1] describes failure status k
 	// NoEscape says that the function's Go declaration is //go:noescape:
 	// no pointer argument outlives the call (the generator derives it from
@@ -137,20 +137,6 @@ func register(ops *Ops) error {
 	return nil
 }
 
-// Encodings of the markers and signatures the generator writes (gen/ir;
-// a test in the gen module checks that they agree).
-const (
-	AMD64MarkerPrefix = 0x00841f0f // 0F 1F 84 00: NOPL disp32(%rax,%rax,1)
-	AMD64Start        = 0x53717372 // start_ip marker immediate ("rsqS")
-	AMD64PostCommit   = 0x43717372 // post_commit_ip marker immediate ("rsqC")
-	ARM64Start        = 0x30029d1f // ADR XZR, #imm (start_ip marker)
-	ARM64PostCommit   = 0x30021d1f // ADR XZR, #imm (post_commit_ip marker)
-	ARM64Signature    = 0xd428bc00 // BRK #0x45e0, the word before every arm64 abort_ip
-)
-
-// amd64SigPrefix are the ud1 opcode bytes before the amd64 signature.
-var amd64SigPrefix = [3]byte{0x0f, 0xb9, 0x3d}
-
 // findSection locates the markers of the generated function fn (entry
 // and descriptor given) and checks the descriptor they give.
 func findSection(entry, desc unsafe.Pointer, fn string) (rseqabi.CriticalSection, error) {
@@ -165,9 +151,9 @@ func findSection(entry, desc unsafe.Pointer, fn string) (rseqabi.CriticalSection
 	if f == nil || f.Entry() != uintptr(entry) || !strings.HasSuffix(f.Name(), "."+fn) {
 		return cs, fmt.Errorf("entry %p is not the start of function %s", entry, fn)
 	}
-	step := 1
-	if runtime.GOARCH == "arm64" {
-		step = 4
+	a, ok := arch.Lookup(runtime.GOARCH)
+	if !ok {
+		return cs, fmt.Errorf("no critical sections for %s", runtime.GOARCH)
 	}
 	n := 0
 	for n < maxOpCode {
@@ -175,47 +161,26 @@ func findSection(entry, desc unsafe.Pointer, fn string) (rseqabi.CriticalSection
 		if g == nil || g.Entry() != uintptr(entry) {
 			break
 		}
-		n += step
+		n += a.InsnAlign
 	}
 	if n == 0 || n >= maxOpCode {
 		return cs, fmt.Errorf("cannot find the end of the function (scanned %d bytes)", n)
 	}
 	code := unsafe.Slice((*byte)(entry), n)
-	var start, post, abort int
-	var err error
-	switch runtime.GOARCH {
-	case "amd64":
-		var m [8]byte
-		binary.LittleEndian.PutUint32(m[:4], AMD64MarkerPrefix)
-		binary.LittleEndian.PutUint32(m[4:], AMD64Start)
-		if start, err = findOnce(code, m[:], 1, "start_ip marker"); err != nil {
-			return cs, err
-		}
-		binary.LittleEndian.PutUint32(m[4:], AMD64PostCommit)
-		if post, err = findOnce(code, m[:], 1, "post_commit_ip marker"); err != nil {
-			return cs, err
-		}
-		sig := append(amd64SigPrefix[:], 0, 0, 0, 0)
-		binary.LittleEndian.PutUint32(sig[3:], rseqabi.Signature)
-		if abort, err = findOnce(code, sig, 1, "abort signature"); err != nil {
-			return cs, err
-		}
-		abort += len(sig)
-	case "arm64":
-		word := func(w uint32) []byte { return binary.LittleEndian.AppendUint32(nil, w) }
-		if start, err = findOnce(code, word(ARM64Start), 4, "start_ip marker"); err != nil {
-			return cs, err
-		}
-		if post, err = findOnce(code, word(ARM64PostCommit), 4, "post_commit_ip marker"); err != nil {
-			return cs, err
-		}
-		if abort, err = findOnce(code, word(ARM64Signature), 4, "abort signature"); err != nil {
-			return cs, err
-		}
-		abort += 4
-	default:
-		return cs, fmt.Errorf("no descriptor scan for %s", runtime.GOARCH)
+	start, err := findOnce(code, arch.Bytes(a.StartMarker), a.InsnAlign, "start_ip marker")
+	if err != nil {
+		return cs, err
 	}
+	post, err := findOnce(code, arch.Bytes(a.PostCommitMarker), a.InsnAlign, "post_commit_ip marker")
+	if err != nil {
+		return cs, err
+	}
+	sig := a.AbortBytes()
+	abort, err := findOnce(code, sig, a.InsnAlign, "abort signature")
+	if err != nil {
+		return cs, err
+	}
+	abort += len(sig)
 	base := uint64(uintptr(entry))
 	cs = rseqabi.CriticalSection{
 		StartIP:          base + uint64(start),
@@ -267,10 +232,11 @@ type OpStat struct {
 	Package string
 	// Name is the op, e.g. "LoadAddLoadLoadAddStore" (gen/ops).
 	Name string
-	// Func is the generated Go function, e.g. "opLoadAddLoadLoadAddStoreCPU".
+	// Func is the generated asm function, e.g. "zopLoadAddLoadLoadAddStore"
+	// (a hot op's: the name its description gives).
 	Func string
-	// Index is the area field the op indexes per-CPU data by: "cpu_id",
-	// "mm_cid", or for a hot op "cpu_id or mm_cid" (Status().Index says which).
+	// Index is the area field the op indexes per-CPU data by in this
+	// process: "cpu_id" or "mm_cid" (every op reads the same one).
 	Index string
 	// Fails describes the op's failure statuses: Fails[k-1] is status k.
 	Fails []string
@@ -299,7 +265,7 @@ func OpStats() []OpStat {
 	for _, r := range registered.pkgs {
 		for i, f := range r.ops.Funcs {
 			out = append(out, OpStat{
-				Package: r.ops.Package, Name: f.Op, Func: f.Name, Index: f.Index, Fails: f.Fails,
+				Package: r.ops.Package, Name: f.Op, Func: f.Name, Index: indexField(), Fails: f.Fails,
 				NoEscape: f.NoEscape, Slow: f.Slow, Descriptor: r.descs[i], Aborts: r.aborts(i), Err: r.err,
 			})
 		}
@@ -307,8 +273,9 @@ func OpStats() []OpStat {
 	return out
 }
 
-// Aborts returns the abort count of the generated function fn of package
-// pkg (an import path), and whether that function is registered: the
+// Aborts returns the abort count of the op of package pkg (an import path)
+// named fn, by its op name ("LoadMaxStore") or its function's
+// ("zopLoadMaxStore", a hot op's own name), and whether it is registered: the
 // evidence a test needs that an op's abort path ran. Tests poll it in
 // their loops: it reads the one counter, without building OpStats.
 func Aborts(pkg, fn string) (uint64, bool) {
@@ -319,7 +286,7 @@ func Aborts(pkg, fn string) (uint64, bool) {
 			continue
 		}
 		for i, f := range r.ops.Funcs {
-			if f.Name == fn {
+			if f.Name == fn || f.Op == fn {
 				return r.aborts(i), true
 			}
 		}

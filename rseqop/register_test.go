@@ -18,7 +18,7 @@ func TestRegisterRefuses(t *testing.T) {
 	var aborts [1]uint64
 	ops := &Ops{
 		Package: "example.com/refused",
-		Funcs:   []Func{{Op: "Nothing", Name: "opNothing", Index: "cpu_id"}},
+		Funcs:   []Func{{Op: "Nothing", Name: "zopNothing"}},
 		Entries: []unsafe.Pointer{unsafe.Pointer(&aborts[0])}, // not a function entry
 		Descs:   []unsafe.Pointer{d},
 		Aborts:  aborts[:],
@@ -39,7 +39,7 @@ func TestRegisterRefuses(t *testing.T) {
 	for _, s := range OpStats() {
 		if s.Package == ops.Package {
 			found = true
-			if s.Err == nil || s.Func != "opNothing" {
+			if s.Err == nil || s.Func != "zopNothing" {
 				t.Errorf("OpStats: %+v", s)
 			}
 		}
@@ -47,10 +47,10 @@ func TestRegisterRefuses(t *testing.T) {
 	if !found {
 		t.Error("OpStats does not list the refused package")
 	}
-	if n, ok := Aborts(ops.Package, "opNothing"); !ok || n != 0 {
+	if n, ok := Aborts(ops.Package, "zopNothing"); !ok || n != 0 {
 		t.Errorf("Aborts = %d, %v", n, ok)
 	}
-	if proc.fastPath && !strings.Contains(err.Error(), "opNothing") {
+	if proc.fastPath && !strings.Contains(err.Error(), "zopNothing") {
 		t.Errorf("error does not name the function: %v", err)
 	}
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"unsafe"
+
+	"github.com/gorseq/rseq/internal/arch"
 )
 
 // This file gathers what rseqop takes from the Go runtime beyond its public
@@ -13,7 +15,7 @@ import (
 // runtime_internals.go has what the data structures take):
 //
 //   - g.m at offset gMOffset in runtime.g: the owner of a self-mode record
-//     (arm64 prologue, gen/ir.RuntimeGMOffset), checked by selfCheckRuntime.
+//     (arm64 prologue, internal/arch.GMOffset), checked by selfCheckRuntime.
 //   - m.tls (amd64 without cgo): FS points at &m.tls[1], a word Go leaves
 //     unused, which holds the thread's area, and g sits at FS:-8; checked by
 //     selfCheckRuntime. The assembly that reads them (getg, the thread word,
@@ -21,13 +23,9 @@ import (
 //     threadword_asm.go.
 
 // gMOffset is the offset of the m field in the runtime's g structure
-// (stack, stackguard0, stackguard1, _panic, _defer, m). Checked at init.
-const gMOffset = 48
-
-// RuntimeGMOffset is gMOffset for the generator: its arm64 prologue reads
-// g.m at this offset (gen/ir.RuntimeGMOffset; the gen module's tests check
-// that the two agree).
-const RuntimeGMOffset = gMOffset
+// (internal/arch.GMOffset, which the generator's arm64 prologue reads too).
+// Checked at init.
+const gMOffset = arch.GMOffset
 
 // currentM returns the calling goroutine's M (g.m).
 func currentM() unsafe.Pointer {

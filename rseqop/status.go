@@ -56,6 +56,14 @@ type ProcessStatus struct {
 // sliceExtension is detected once, on first use (one prctl).
 var sliceExtension = sync.OnceValue(rseqabi.DetectSliceExtension)
 
+// indexField is the area field per-CPU data is indexed by.
+func indexField() string {
+	if proc.useMMCID {
+		return "mm_cid"
+	}
+	return "cpu_id"
+}
+
 // Status reports how this process uses rseq.
 func Status() ProcessStatus {
 	threads.Lock()
@@ -70,10 +78,7 @@ func Status() ProcessStatus {
 		}
 	}
 	threads.Unlock()
-	idx := "cpu_id"
-	if proc.useMMCID {
-		idx = "mm_cid"
-	}
+	idx := indexField()
 	return ProcessStatus{
 		Mode: proc.mode, FastPath: proc.fastPath, Reason: proc.reason,
 		Features: proc.features, Libc: proc.libc, Slots: proc.slots, Index: idx,

@@ -51,29 +51,24 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// variants are the ways to run an op here: its critical section indexed
-// by each index field the kernel fills, and always its portable fallback.
+// variants are the ways to run an op here: its critical section (indexed
+// by the field the process uses, rseqop.Status().Index) where it runs, and
+// always its portable fallback.
 func variants(t *testing.T) []string {
 	s := rseqop.Status()
 	if !s.FastPath || zopErr != nil {
 		t.Logf("critical sections off (%s; %v): fallbacks only", s.Reason, zopErr)
 		return []string{"Fallback"}
 	}
-	if s.Index == "mm_cid" {
-		return []string{"CPU", "MMCID", "Fallback"}
-	}
-	return []string{"CPU", "Fallback"}
+	return []string{"Section", "Fallback"}
 }
 
 // pick returns the function of variant v.
-func pick[F any](v string, cpu, mmcid, fallback F) F {
-	switch v {
-	case "MMCID":
-		return mmcid
-	case "Fallback":
+func pick[F any](v string, section, fallback F) F {
+	if v == "Fallback" {
 		return fallback
 	}
-	return cpu
+	return section
 }
 
 // fbShard is the slot the fallbacks are told to use: the last one, so
@@ -81,8 +76,8 @@ func pick[F any](v string, cpu, mmcid, fallback F) F {
 func fbShard() uintptr { return limit() - 1 }
 
 // interrupted runs body in batches of 1000 calls, then check, on one
-// thread. For a critical section (variant CPU or MMCID) that thread is
-// interrupted until function op+v has aborted (rseqoptest.AbortRestart:
+// thread. For the critical section (variant Section) that thread is
+// interrupted until op has aborted (rseqoptest.AbortRestart:
 // 3 times, once with -short, as in the emulated VMs); a fallback runs
 // 20 batches (1 with -short).
 func interrupted(t *testing.T, op, v string, body func(), check func() error) {
@@ -109,33 +104,33 @@ func interrupted(t *testing.T, op, v string, body func(), check func() error) {
 	if testing.Short() {
 		want = 1
 	}
-	rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts("op" + op + v), Want: want}, loop)
+	rseqoptest.AbortRestart(t, rseqoptest.Options{Aborts: aborts(op), Want: want}, loop)
 }
 
 // The fallbacks with their critical sections' signatures, on slot fbShard.
 
 func fbLoadCbneStore(base unsafe.Pointer, stride, limit, expect, newv uintptr) (uintptr, int) {
-	return fallbackLoadCbneStore(fbShard(), base, stride, limit, expect, newv)
+	return zopFallbackLoadCbneStore(fbShard(), base, stride, limit, expect, newv)
 }
 
 func fbLoadAddStore(base unsafe.Pointer, stride, limit uintptr, inc int64) (uintptr, int) {
-	return fallbackLoadAddStore(fbShard(), base, stride, limit, inc)
+	return zopFallbackLoadAddStore(fbShard(), base, stride, limit, inc)
 }
 
 func fbLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride, limit uintptr, inc int64) (uintptr, int) {
-	return fallbackLoadAddLoadLoadAddStore(fbShard(), ptr, stride, limit, inc)
+	return zopFallbackLoadAddLoadLoadAddStore(fbShard(), ptr, stride, limit, inc)
 }
 
 func fbLoadCbeqStoreAddLoadStore(base unsafe.Pointer, stride, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (unsafe.Pointer, uintptr, int) {
-	return fallbackLoadCbeqStoreAddLoadStore(fbShard(), base, stride, limit, expectnot, voff)
+	return zopFallbackLoadCbeqStoreAddLoadStore(fbShard(), base, stride, limit, expectnot, voff)
 }
 
 func fbLoadCbneStoreStore(base unsafe.Pointer, stride, limit, expect, off2, newv2, newv uintptr) (uintptr, int) {
-	return fallbackLoadCbneStoreStore(fbShard(), base, stride, limit, expect, off2, newv2, newv)
+	return zopFallbackLoadCbneStoreStore(fbShard(), base, stride, limit, expect, off2, newv2, newv)
 }
 
 func fbLoadCbneMemcpyStore(base unsafe.Pointer, stride, limit, expect, dstOff uintptr, src unsafe.Pointer, n, newv uintptr) (uintptr, int) {
-	return fallbackLoadCbneMemcpyStore(fbShard(), base, stride, limit, expect, dstOff, src, n, newv)
+	return zopFallbackLoadCbneMemcpyStore(fbShard(), base, stride, limit, expect, dstOff, src, n, newv)
 }
 
 // limit is the number of slots. Read once: rseqop.Status takes locks and
@@ -184,11 +179,11 @@ func call(op func() (uintptr, int)) (uintptr, int) {
 	for {
 		idx, st := op()
 		switch st {
-		case statusUnregistered:
+		case zopStatusUnregistered:
 			if !zopSlowPath() {
 				panic("status -1 and no slow path where rseq works")
 			}
-		case statusIndexRange:
+		case zopStatusIndexRange:
 			panic(fmt.Sprintf("index %d out of range %d", idx, limit()))
 		default:
 			return idx, st
@@ -219,7 +214,7 @@ func TestGeneratedOpsEscape(t *testing.T) {
 // counts exactly once.
 func TestLoadCbneStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := pick(v, opLoadCbneStoreCPU, opLoadCbneStoreMMCID, fbLoadCbneStore)
+		op := pick(v, zopLoadCbneStore, fbLoadCbneStore)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			refused(t, s, func() (uintptr, int) { return op(s.base(), stride, limit(), 5, 6) })
@@ -229,7 +224,7 @@ func TestLoadCbneStore(t *testing.T) {
 				w := uintptr(*s.word(idx))
 				var st int
 				idx, st = call(func() (uintptr, int) { return op(s.base(), stride, limit(), w, w+1) })
-				if st == statusOK {
+				if st == zopStatusOK {
 					commits++
 				}
 			}, func() error { return sums(s, commits) })
@@ -258,7 +253,7 @@ func sums(s slots, want uint64) error {
 
 // mustOK panics on a status other than OK (ops that cannot fail).
 func mustOK(_ uintptr, st int) {
-	if st != statusOK {
+	if st != zopStatusOK {
 		panic(fmt.Sprintf("status %d from an op that cannot fail", st))
 	}
 }
@@ -266,7 +261,7 @@ func mustOK(_ uintptr, st int) {
 // TestLoadAddStore: a per-CPU add; exact sums under interruptions.
 func TestLoadAddStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := pick(v, opLoadAddStoreCPU, opLoadAddStoreMMCID, fbLoadAddStore)
+		op := pick(v, zopLoadAddStore, fbLoadAddStore)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			var n uint64
@@ -282,7 +277,7 @@ func TestLoadAddStore(t *testing.T) {
 // inside the section; exact sums under interruptions.
 func TestLoadAddLoadLoadAddStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := pick(v, opLoadAddLoadLoadAddStoreCPU, opLoadAddLoadLoadAddStoreMMCID, fbLoadAddLoadLoadAddStore)
+		op := pick(v, zopLoadAddLoadLoadAddStore, fbLoadAddLoadLoadAddStore)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			arr := s.base()
@@ -301,8 +296,8 @@ func TestLoadAddLoadLoadAddStore(t *testing.T) {
 // empty list fails with 1.
 func TestLoadCbeqStoreAddLoadStore(t *testing.T) {
 	for _, v := range variants(t) {
-		pop := pick(v, opLoadCbeqStoreAddLoadStoreCPU, opLoadCbeqStoreAddLoadStoreMMCID, fbLoadCbeqStoreAddLoadStore)
-		push := pick(v, opLoadCbneStoreCPU, opLoadCbneStoreMMCID, fbLoadCbneStore)
+		pop := pick(v, zopLoadCbeqStoreAddLoadStore, fbLoadCbeqStoreAddLoadStore)
+		push := pick(v, zopLoadCbneStore, fbLoadCbneStore)
 		t.Run(v, func(t *testing.T) {
 			// The list heads (one word per slot) and the nodes (next
 			// pointer at 0, id at 8) in mmap'd memory, which the collector
@@ -338,7 +333,7 @@ func TestLoadCbeqStoreAddLoadStore(t *testing.T) {
 				for { // push n back on the list of the CPU the thread is on
 					h := *head(idx)
 					*next(n) = h
-					if idx, st = call(func() (uintptr, int) { return push(s.base(), stride, limit(), uintptr(h), uintptr(n)) }); st == statusOK {
+					if idx, st = call(func() (uintptr, int) { return push(s.base(), stride, limit(), uintptr(h), uintptr(n)) }); st == zopStatusOK {
 						return
 					}
 				}
@@ -401,7 +396,7 @@ func recordOff(k uintptr) uintptr { return 8 + k%records*record }
 // count word covers (the kernel selftests' buffer pattern).
 func TestLoadCbneStoreStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := pick(v, opLoadCbneStoreStoreCPU, opLoadCbneStoreStoreMMCID, fbLoadCbneStoreStore)
+		op := pick(v, zopLoadCbneStoreStore, fbLoadCbneStoreStore)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			val := func(k uintptr) uint64 { return uint64(k)*0x9e3779b97f4a7c15 | 1 }
@@ -412,7 +407,7 @@ func TestLoadCbneStoreStore(t *testing.T) {
 				k := uintptr(*s.word(idx))
 				var st int
 				idx, st = call(func() (uintptr, int) { return op(s.base(), stride, limit(), k, recordOff(k), uintptr(val(k)), k+1) })
-				if st == statusOK {
+				if st == zopStatusOK {
 					commits++
 				}
 			}, func() error {
@@ -426,7 +421,7 @@ func TestLoadCbneStoreStore(t *testing.T) {
 // commit; as above, the published records must hold their bytes.
 func TestLoadCbneMemcpyStore(t *testing.T) {
 	for _, v := range variants(t) {
-		op := pick(v, opLoadCbneMemcpyStoreCPU, opLoadCbneMemcpyStoreMMCID, fbLoadCbneMemcpyStore)
+		op := pick(v, zopLoadCbneMemcpyStore, fbLoadCbneMemcpyStore)
 		t.Run(v, func(t *testing.T) {
 			s := newSlots()
 			content := func(k uintptr) []byte {
@@ -449,7 +444,7 @@ func TestLoadCbneMemcpyStore(t *testing.T) {
 				idx, st = call(func() (uintptr, int) {
 					return op(s.base(), stride, limit(), k, recordOff(k), unsafe.Pointer(&src[0]), uintptr(len(src)), k+1)
 				})
-				if st == statusOK {
+				if st == zopStatusOK {
 					commits++
 				}
 			}, func() error { return published(s, commits, content) })

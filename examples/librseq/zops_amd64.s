@@ -4,11 +4,11 @@
 
 #include "textflag.h"
 
-// func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbneStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
+TEXT ·zopLoadCbneStore(SB), NOSPLIT, $0-56
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -17,22 +17,23 @@ TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadCbneStoreCPU<>+0(SB), R14
+	LEAQ zdescLoadCbneStore<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  4(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
 	MOVQ  BX, DX
@@ -64,7 +65,7 @@ indexrange:
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
@@ -85,11 +86,11 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadAddStore(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
+TEXT ·zopLoadAddStore(SB), NOSPLIT, $0-48
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -98,103 +99,23 @@ TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadCbneStoreMMCID<>+0(SB), R14
+	LEAQ zdescLoadAddStore<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  newv+32(FP), CX
-	MOVQ  CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+40(FP)
-	MOVQ $+0, status+48(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+40(FP)
-	MOVQ $+1, status+48(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+40(FP)
-	MOVQ $-2, status+48(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+40(FP)
-	MOVQ $-1, status+48(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+8(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-TEXT ·opLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadAddStoreCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
 	MOVQ  BX, DX
@@ -218,7 +139,7 @@ indexrange:
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
@@ -234,16 +155,16 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+16(SB), R14
+	LEAQ ·zopAborts+8(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbeqStoreAddLoadStore(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
+TEXT ·zopLoadCbeqStoreAddLoadStore(SB), NOSPLIT, $0-64
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -252,22 +173,23 @@ TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadAddStoreMMCID<>+0(SB), R14
+	LEAQ zdescLoadCbeqStoreAddLoadStore<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  24(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
 	MOVQ  BX, DX
@@ -275,8 +197,94 @@ retry:
 	MOVQ  base+0(FP), CX
 	MOVQ  CX, SI
 	ADDQ  DX, SI
+	MOVQ  (SI), CX
+	CMPQ  CX, expectnot+24(FP)
+	JEQ   fail1
+	MOVQ  voff+32(FP), DX
+	MOVQ  (CX)(DX*1), DI
+	MOVQ  DI, (SI)
+
+	// post_commit_ip marker: NOPL with immediate "rsqC"
+	LONG $0x00841f0f
+	LONG $0x43717372
+	MOVQ CX, head+40(FP)
+	MOVQ BX, idx+48(FP)
+	MOVQ $+0, status+56(FP)
+	RET
+
+fail1:
+	MOVQ $+0, head+40(FP)
+	MOVQ BX, idx+48(FP)
+	MOVQ $+1, status+56(FP)
+	RET
+
+indexrange:
+	MOVQ $+0, head+40(FP)
+	MOVQ BX, idx+48(FP)
+	MOVQ $-2, status+56(FP)
+	RET
+
+ownercheck:
+	MOVQ ·zopOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
+unregistered:
+	MOVQ $+0, head+40(FP)
+	MOVQ $+0, idx+48(FP)
+	MOVQ $-1, status+56(FP)
+	RET
+
+	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x3d
+	LONG $0x53053053
+	LEAQ ·zopAborts+16(SB), R14
+	LOCK
+	INCQ (R14)
+	JMP  retry
+
+// func zopLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
+TEXT ·zopLoadAddLoadLoadAddStore(SB), NOSPLIT, $0-48
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	BYTE  $0x64
+	BYTE  $0x48
+	BYTE  $0x8b
+	BYTE  $0x04
+	BYTE  $0x25
+	LONG  $0x00000000
+	TESTQ AX, AX
+	JZ    unregistered
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
+
+owned:
+	ADDQ ·zopAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
+
+retry:
+	LEAQ zdescLoadAddLoadLoadAddStore<>+0(SB), R14
+	MOVQ R14, 8(AX)
+
+	// start_ip marker: NOPL with immediate "rsqS"
+	LONG  $0x00841f0f
+	LONG  $0x53717372
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
+	CMPQ  BX, limit+16(FP)
+	JCC   indexrange
+	MOVQ  ptr+0(FP), CX
+	MOVQ  (CX), DX
+	MOVQ  BX, SI
+	IMULQ stride+8(FP), SI
 	MOVQ  inc+24(FP), CX
-	ADDQ  CX, (SI)
+	ADDQ  CX, (DX)(SI*1)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
@@ -291,7 +299,7 @@ indexrange:
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
@@ -312,11 +320,11 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbneStoreStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
+TEXT ·zopLoadCbneStoreStore(SB), NOSPLIT, $0-72
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -325,22 +333,23 @@ TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadCbeqStoreAddLoadStoreCPU<>+0(SB), R14
+	LEAQ zdescLoadCbneStoreStore<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  4(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
 	MOVQ  BX, DX
@@ -349,43 +358,41 @@ retry:
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
-	CMPQ  CX, expectnot+24(FP)
-	JEQ   fail1
-	MOVQ  voff+32(FP), DX
-	MOVQ  (CX)(DX*1), DI
-	MOVQ  DI, (SI)
+	CMPQ  CX, expect+24(FP)
+	JNE   fail1
+	MOVQ  off2+32(FP), CX
+	MOVQ  newv2+40(FP), DX
+	MOVQ  DX, (SI)(CX*1)
+	MOVQ  newv+48(FP), CX
+	MOVQ  CX, (SI)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
 	LONG $0x43717372
-	MOVQ CX, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $+0, status+56(FP)
+	MOVQ BX, idx+56(FP)
+	MOVQ $+0, status+64(FP)
 	RET
 
 fail1:
-	MOVQ $+0, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $+1, status+56(FP)
+	MOVQ BX, idx+56(FP)
+	MOVQ $+1, status+64(FP)
 	RET
 
 indexrange:
-	MOVQ $+0, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $-2, status+56(FP)
+	MOVQ BX, idx+56(FP)
+	MOVQ $-2, status+64(FP)
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
 unregistered:
-	MOVQ $+0, head+40(FP)
-	MOVQ $+0, idx+48(FP)
-	MOVQ $-1, status+56(FP)
+	MOVQ $+0, idx+56(FP)
+	MOVQ $-1, status+64(FP)
 	RET
 
 	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
@@ -398,11 +405,11 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbneMemcpyStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
+TEXT ·zopLoadCbneMemcpyStore(SB), NOSPLIT, $0-80
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -411,22 +418,23 @@ TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadCbeqStoreAddLoadStoreMMCID<>+0(SB), R14
+	LEAQ zdescLoadCbneMemcpyStore<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  24(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
 	MOVQ  BX, DX
@@ -435,43 +443,53 @@ retry:
 	MOVQ  CX, SI
 	ADDQ  DX, SI
 	MOVQ  (SI), CX
-	CMPQ  CX, expectnot+24(FP)
-	JEQ   fail1
-	MOVQ  voff+32(FP), DX
-	MOVQ  (CX)(DX*1), DI
-	MOVQ  DI, (SI)
+	CMPQ  CX, expect+24(FP)
+	JNE   fail1
+	MOVQ  SI, DX
+	ADDQ  dstOff+32(FP), DX
+	MOVQ  src+40(FP), CX
+	MOVQ  n+48(FP), DI
+	XORQ  R8, R8
+
+copy1:
+	CMPQ    R8, DI
+	JCC     copied1
+	MOVBLZX (CX)(R8*1), R9
+	MOVB    R9, (DX)(R8*1)
+	INCQ    R8
+	JMP     copy1
+
+copied1:
+	MOVQ newv+56(FP), CX
+	MOVQ CX, (SI)
 
 	// post_commit_ip marker: NOPL with immediate "rsqC"
 	LONG $0x00841f0f
 	LONG $0x43717372
-	MOVQ CX, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $+0, status+56(FP)
+	MOVQ BX, idx+64(FP)
+	MOVQ $+0, status+72(FP)
 	RET
 
 fail1:
-	MOVQ $+0, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $+1, status+56(FP)
+	MOVQ BX, idx+64(FP)
+	MOVQ $+1, status+72(FP)
 	RET
 
 indexrange:
-	MOVQ $+0, head+40(FP)
-	MOVQ BX, idx+48(FP)
-	MOVQ $-2, status+56(FP)
+	MOVQ BX, idx+64(FP)
+	MOVQ $-2, status+72(FP)
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
 	JG   owned
 
 unregistered:
-	MOVQ $+0, head+40(FP)
-	MOVQ $+0, idx+48(FP)
-	MOVQ $-1, status+56(FP)
+	MOVQ $+0, idx+64(FP)
+	MOVQ $-1, status+72(FP)
 	RET
 
 	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
@@ -484,584 +502,44 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadAddLoadLoadAddStoreCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  ptr+0(FP), CX
-	MOVQ  (CX), DX
-	MOVQ  BX, SI
-	IMULQ stride+8(FP), SI
-	MOVQ  inc+24(FP), CX
-	ADDQ  CX, (DX)(SI*1)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+32(FP)
-	MOVQ $+0, status+40(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+32(FP)
-	MOVQ $-2, status+40(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+32(FP)
-	MOVQ $-1, status+40(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+48(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadAddLoadLoadAddStoreMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  ptr+0(FP), CX
-	MOVQ  (CX), DX
-	MOVQ  BX, SI
-	IMULQ stride+8(FP), SI
-	MOVQ  inc+24(FP), CX
-	ADDQ  CX, (DX)(SI*1)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+32(FP)
-	MOVQ $+0, status+40(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+32(FP)
-	MOVQ $-2, status+40(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+32(FP)
-	MOVQ $-1, status+40(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+56(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneStoreStoreCPU(SB), NOSPLIT, $0-72
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbneStoreStoreCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  off2+32(FP), CX
-	MOVQ  newv2+40(FP), DX
-	MOVQ  DX, (SI)(CX*1)
-	MOVQ  newv+48(FP), CX
-	MOVQ  CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+56(FP)
-	MOVQ $+0, status+64(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+56(FP)
-	MOVQ $+1, status+64(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+56(FP)
-	MOVQ $-2, status+64(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+56(FP)
-	MOVQ $-1, status+64(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+64(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneStoreStoreMMCID(SB), NOSPLIT, $0-72
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbneStoreStoreMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  off2+32(FP), CX
-	MOVQ  newv2+40(FP), DX
-	MOVQ  DX, (SI)(CX*1)
-	MOVQ  newv+48(FP), CX
-	MOVQ  CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+56(FP)
-	MOVQ $+0, status+64(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+56(FP)
-	MOVQ $+1, status+64(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+56(FP)
-	MOVQ $-2, status+64(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+56(FP)
-	MOVQ $-1, status+64(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+72(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbneMemcpyStoreCPU<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  4(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  SI, DX
-	ADDQ  dstOff+32(FP), DX
-	MOVQ  src+40(FP), CX
-	MOVQ  n+48(FP), DI
-	XORQ  R8, R8
-
-copy1:
-	CMPQ    R8, DI
-	JCC     copied1
-	MOVBLZX (CX)(R8*1), R9
-	MOVB    R9, (DX)(R8*1)
-	INCQ    R8
-	JMP     copy1
-
-copied1:
-	MOVQ newv+56(FP), CX
-	MOVQ CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+64(FP)
-	MOVQ $+0, status+72(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+64(FP)
-	MOVQ $+1, status+72(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+64(FP)
-	MOVQ $-2, status+72(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+64(FP)
-	MOVQ $-1, status+72(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+80(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbneMemcpyStoreMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  SI, DX
-	ADDQ  dstOff+32(FP), DX
-	MOVQ  src+40(FP), CX
-	MOVQ  n+48(FP), DI
-	XORQ  R8, R8
-
-copy1:
-	CMPQ    R8, DI
-	JCC     copied1
-	MOVBLZX (CX)(R8*1), R9
-	MOVB    R9, (DX)(R8*1)
-	INCQ    R8
-	JMP     copy1
-
-copied1:
-	MOVQ newv+56(FP), CX
-	MOVQ CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+64(FP)
-	MOVQ $+0, status+72(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+64(FP)
-	MOVQ $+1, status+72(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+64(FP)
-	MOVQ $-2, status+72(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+64(FP)
-	MOVQ $-1, status+72(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+88(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func zopAddrs(fns *[12]unsafe.Pointer, descs *[12]unsafe.Pointer)
+// func zopAddrs(fns *[6]unsafe.Pointer, descs *[6]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ fns+0(FP), DI
 	MOVQ descs+8(FP), SI
-	LEAQ ·opLoadCbneStoreCPU+0(SB), AX
+	LEAQ ·zopLoadCbneStore+0(SB), AX
 	MOVQ AX, (DI)
-	LEAQ zdescLoadCbneStoreCPU<>+0(SB), AX
+	LEAQ zdescLoadCbneStore<>+0(SB), AX
 	MOVQ AX, (SI)
-	LEAQ ·opLoadCbneStoreMMCID+0(SB), AX
+	LEAQ ·zopLoadAddStore+0(SB), AX
 	MOVQ AX, 8(DI)
-	LEAQ zdescLoadCbneStoreMMCID<>+0(SB), AX
+	LEAQ zdescLoadAddStore<>+0(SB), AX
 	MOVQ AX, 8(SI)
-	LEAQ ·opLoadAddStoreCPU+0(SB), AX
+	LEAQ ·zopLoadCbeqStoreAddLoadStore+0(SB), AX
 	MOVQ AX, 16(DI)
-	LEAQ zdescLoadAddStoreCPU<>+0(SB), AX
+	LEAQ zdescLoadCbeqStoreAddLoadStore<>+0(SB), AX
 	MOVQ AX, 16(SI)
-	LEAQ ·opLoadAddStoreMMCID+0(SB), AX
+	LEAQ ·zopLoadAddLoadLoadAddStore+0(SB), AX
 	MOVQ AX, 24(DI)
-	LEAQ zdescLoadAddStoreMMCID<>+0(SB), AX
+	LEAQ zdescLoadAddLoadLoadAddStore<>+0(SB), AX
 	MOVQ AX, 24(SI)
-	LEAQ ·opLoadCbeqStoreAddLoadStoreCPU+0(SB), AX
+	LEAQ ·zopLoadCbneStoreStore+0(SB), AX
 	MOVQ AX, 32(DI)
-	LEAQ zdescLoadCbeqStoreAddLoadStoreCPU<>+0(SB), AX
+	LEAQ zdescLoadCbneStoreStore<>+0(SB), AX
 	MOVQ AX, 32(SI)
-	LEAQ ·opLoadCbeqStoreAddLoadStoreMMCID+0(SB), AX
+	LEAQ ·zopLoadCbneMemcpyStore+0(SB), AX
 	MOVQ AX, 40(DI)
-	LEAQ zdescLoadCbeqStoreAddLoadStoreMMCID<>+0(SB), AX
+	LEAQ zdescLoadCbneMemcpyStore<>+0(SB), AX
 	MOVQ AX, 40(SI)
-	LEAQ ·opLoadAddLoadLoadAddStoreCPU+0(SB), AX
-	MOVQ AX, 48(DI)
-	LEAQ zdescLoadAddLoadLoadAddStoreCPU<>+0(SB), AX
-	MOVQ AX, 48(SI)
-	LEAQ ·opLoadAddLoadLoadAddStoreMMCID+0(SB), AX
-	MOVQ AX, 56(DI)
-	LEAQ zdescLoadAddLoadLoadAddStoreMMCID<>+0(SB), AX
-	MOVQ AX, 56(SI)
-	LEAQ ·opLoadCbneStoreStoreCPU+0(SB), AX
-	MOVQ AX, 64(DI)
-	LEAQ zdescLoadCbneStoreStoreCPU<>+0(SB), AX
-	MOVQ AX, 64(SI)
-	LEAQ ·opLoadCbneStoreStoreMMCID+0(SB), AX
-	MOVQ AX, 72(DI)
-	LEAQ zdescLoadCbneStoreStoreMMCID<>+0(SB), AX
-	MOVQ AX, 72(SI)
-	LEAQ ·opLoadCbneMemcpyStoreCPU+0(SB), AX
-	MOVQ AX, 80(DI)
-	LEAQ zdescLoadCbneMemcpyStoreCPU<>+0(SB), AX
-	MOVQ AX, 80(SI)
-	LEAQ ·opLoadCbneMemcpyStoreMMCID+0(SB), AX
-	MOVQ AX, 88(DI)
-	LEAQ zdescLoadCbneMemcpyStoreMMCID<>+0(SB), AX
-	MOVQ AX, 88(SI)
 	RET
 
-GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
+GLOBL zdescLoadCbneStore<>(SB), NOPTR, $32
 
-GLOBL zdescLoadCbneStoreMMCID<>(SB), NOPTR, $32
+GLOBL zdescLoadAddStore<>(SB), NOPTR, $32
 
-GLOBL zdescLoadAddStoreCPU<>(SB), NOPTR, $32
+GLOBL zdescLoadCbeqStoreAddLoadStore<>(SB), NOPTR, $32
 
-GLOBL zdescLoadAddStoreMMCID<>(SB), NOPTR, $32
+GLOBL zdescLoadAddLoadLoadAddStore<>(SB), NOPTR, $32
 
-GLOBL zdescLoadCbeqStoreAddLoadStoreCPU<>(SB), NOPTR, $32
+GLOBL zdescLoadCbneStoreStore<>(SB), NOPTR, $32
 
-GLOBL zdescLoadCbeqStoreAddLoadStoreMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescLoadAddLoadLoadAddStoreCPU<>(SB), NOPTR, $32
-
-GLOBL zdescLoadAddLoadLoadAddStoreMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbneStoreStoreCPU<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbneStoreStoreMMCID<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbneMemcpyStoreCPU<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbneMemcpyStoreMMCID<>(SB), NOPTR, $32
+GLOBL zdescLoadCbneMemcpyStore<>(SB), NOPTR, $32

@@ -4,14 +4,14 @@
 
 #include "textflag.h"
 
-// func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbneStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadCbneStore(SB), NOSPLIT, $0-56
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -21,17 +21,18 @@ TEXT ·opLoadCbneStoreCPU(SB), NOSPLIT, $0-56
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadCbneStoreCPU<>(SB), R16
+	MOVD   $zdescLoadCbneStore<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
@@ -79,14 +80,14 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadAddStore(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadAddStore(SB), NOSPLIT, $0-48
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -96,92 +97,18 @@ TEXT ·opLoadCbneStoreMMCID(SB), NOSPLIT, $0-56
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadCbneStoreMMCID<>(SB), R16
+	MOVD   $zdescLoadAddStore<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   newv+32(FP), R2
-	MOVD   R2, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+40(FP)
-	MOVD   ZR, status+48(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+40(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+48(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+40(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+48(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+40(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+48(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+8(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadAddStoreCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
@@ -212,7 +139,7 @@ unregistered:
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+16(SB), R16
+	MOVD   $·zopAborts+8(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -221,14 +148,14 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbeqStoreAddLoadStore(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadCbeqStoreAddLoadStore(SB), NOSPLIT, $0-64
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -238,17 +165,18 @@ TEXT ·opLoadAddStoreMMCID(SB), NOSPLIT, $0-48
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadAddStoreMMCID<>(SB), R16
+	MOVD   $zdescLoadCbeqStoreAddLoadStore<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
@@ -256,10 +184,93 @@ retry:
 	MUL    R2, R1, R3
 	MOVD   base+0(FP), R2
 	ADD    R3, R2, R4
+	MOVD   0(R4), R2
+	MOVD   expectnot+24(FP), R3
+	CMP    R3, R2
+	BEQ    fail1
+	MOVD   voff+32(FP), R3
+	ADD    R3, R2, R17
+	MOVD   0(R17), R5
+	MOVD   R5, 0(R4)
+	// post_commit_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30021d1f
+	MOVD   R2, head+40(FP)
+	MOVD   R1, idx+48(FP)
+	MOVD   ZR, status+56(FP)
+	RET
+
+fail1:
+	MOVD   ZR, head+40(FP)
+	MOVD   R1, idx+48(FP)
+	MOVD   $1, R16
+	MOVD   R16, status+56(FP)
+	RET
+
+indexrange:
+	MOVD   ZR, head+40(FP)
+	MOVD   R1, idx+48(FP)
+	MOVD   $-2, R16
+	MOVD   R16, status+56(FP)
+	RET
+
+unregistered:
+	MOVD   ZR, head+40(FP)
+	MOVD   ZR, idx+48(FP)
+	MOVD   $-1, R16
+	MOVD   R16, status+56(FP)
+	RET
+	// abort signature (BRK #0x45e0); abort_ip follows
+	WORD   $0xd428bc00
+	MOVD   $·zopAborts+16(SB), R16
+
+abortinc:
+	LDAXR  (R16), R17
+	ADD    $1, R17, R17
+	STLXR  R17, (R16), R15
+	CBNZ   R15, abortinc
+	B      retry
+
+// func zopLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadAddLoadLoadAddStore(SB), NOSPLIT, $0-48
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	MRS    TPIDR_EL0, R0
+	CBZ    R0, unregistered
+	MOVD   ·zopOwnerOffset(SB), R16
+	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
+	MOVD   (R0)(R16), R17
+	MOVD   48(g), R16
+	CMP    R16, R17
+	BNE    unregistered
+
+owned:
+	MOVD   ·zopAreaOffset(SB), R16
+	ADD    R16, R0, R0
+	MOVWU  4(R0), R16
+	TBNZ   $31, R16, unregistered
+
+retry:
+	MOVD   $zdescLoadAddLoadLoadAddStore<>(SB), R16
+	MOVD   R16, 8(R0)
+	// start_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30029d1f
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
+	MOVD   limit+16(FP), R16
+	CMP    R16, R1
+	BHS    indexrange
+	MOVD   ptr+0(FP), R2
+	MOVD   0(R2), R3
+	MOVD   stride+8(FP), R2
+	MUL    R2, R1, R4
 	MOVD   inc+24(FP), R2
-	MOVD   0(R4), R16
+	ADD    R4, R3, R17
+	MOVD   0(R17), R16
 	ADD    R2, R16, R16
-	MOVD   R16, 0(R4)
+	MOVD   R16, 0(R17)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
 	MOVD   R1, idx+32(FP)
@@ -288,14 +299,14 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbneStoreStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadCbneStoreStore(SB), NOSPLIT, $0-72
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -305,17 +316,18 @@ TEXT ·opLoadCbeqStoreAddLoadStoreCPU(SB), NOSPLIT, $0-64
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadCbeqStoreAddLoadStoreCPU<>(SB), R16
+	MOVD   $zdescLoadCbneStoreStore<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
@@ -324,39 +336,37 @@ retry:
 	MOVD   base+0(FP), R2
 	ADD    R3, R2, R4
 	MOVD   0(R4), R2
-	MOVD   expectnot+24(FP), R3
+	MOVD   expect+24(FP), R3
 	CMP    R3, R2
-	BEQ    fail1
-	MOVD   voff+32(FP), R3
-	ADD    R3, R2, R17
-	MOVD   0(R17), R5
-	MOVD   R5, 0(R4)
+	BNE    fail1
+	MOVD   off2+32(FP), R2
+	MOVD   newv2+40(FP), R3
+	ADD    R2, R4, R17
+	MOVD   R3, 0(R17)
+	MOVD   newv+48(FP), R2
+	MOVD   R2, 0(R4)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
-	MOVD   R2, head+40(FP)
-	MOVD   R1, idx+48(FP)
-	MOVD   ZR, status+56(FP)
+	MOVD   R1, idx+56(FP)
+	MOVD   ZR, status+64(FP)
 	RET
 
 fail1:
-	MOVD   ZR, head+40(FP)
-	MOVD   R1, idx+48(FP)
+	MOVD   R1, idx+56(FP)
 	MOVD   $1, R16
-	MOVD   R16, status+56(FP)
+	MOVD   R16, status+64(FP)
 	RET
 
 indexrange:
-	MOVD   ZR, head+40(FP)
-	MOVD   R1, idx+48(FP)
+	MOVD   R1, idx+56(FP)
 	MOVD   $-2, R16
-	MOVD   R16, status+56(FP)
+	MOVD   R16, status+64(FP)
 	RET
 
 unregistered:
-	MOVD   ZR, head+40(FP)
-	MOVD   ZR, idx+48(FP)
+	MOVD   ZR, idx+56(FP)
 	MOVD   $-1, R16
-	MOVD   R16, status+56(FP)
+	MOVD   R16, status+64(FP)
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
@@ -369,14 +379,14 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbneMemcpyStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadCbneMemcpyStore(SB), NOSPLIT, $0-80
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -386,17 +396,18 @@ TEXT ·opLoadCbeqStoreAddLoadStoreMMCID(SB), NOSPLIT, $0-64
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadCbeqStoreAddLoadStoreMMCID<>(SB), R16
+	MOVD   $zdescLoadCbneMemcpyStore<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
@@ -405,39 +416,48 @@ retry:
 	MOVD   base+0(FP), R2
 	ADD    R3, R2, R4
 	MOVD   0(R4), R2
-	MOVD   expectnot+24(FP), R3
+	MOVD   expect+24(FP), R3
 	CMP    R3, R2
-	BEQ    fail1
-	MOVD   voff+32(FP), R3
-	ADD    R3, R2, R17
-	MOVD   0(R17), R5
-	MOVD   R5, 0(R4)
+	BNE    fail1
+	MOVD   dstOff+32(FP), R2
+	ADD    R2, R4, R3
+	MOVD   src+40(FP), R2
+	MOVD   n+48(FP), R5
+	MOVD   ZR, R6
+
+copy1:
+	CMP    R5, R6
+	BHS    copied1
+	MOVBU  (R2)(R6), R7
+	MOVB   R7, (R3)(R6)
+	ADD    $1, R6, R6
+	B      copy1
+
+copied1:
+	MOVD   newv+56(FP), R2
+	MOVD   R2, 0(R4)
 	// post_commit_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30021d1f
-	MOVD   R2, head+40(FP)
-	MOVD   R1, idx+48(FP)
-	MOVD   ZR, status+56(FP)
+	MOVD   R1, idx+64(FP)
+	MOVD   ZR, status+72(FP)
 	RET
 
 fail1:
-	MOVD   ZR, head+40(FP)
-	MOVD   R1, idx+48(FP)
+	MOVD   R1, idx+64(FP)
 	MOVD   $1, R16
-	MOVD   R16, status+56(FP)
+	MOVD   R16, status+72(FP)
 	RET
 
 indexrange:
-	MOVD   ZR, head+40(FP)
-	MOVD   R1, idx+48(FP)
+	MOVD   R1, idx+64(FP)
 	MOVD   $-2, R16
-	MOVD   R16, status+56(FP)
+	MOVD   R16, status+72(FP)
 	RET
 
 unregistered:
-	MOVD   ZR, head+40(FP)
-	MOVD   ZR, idx+48(FP)
+	MOVD   ZR, idx+64(FP)
 	MOVD   $-1, R16
-	MOVD   R16, status+56(FP)
+	MOVD   R16, status+72(FP)
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
@@ -450,543 +470,39 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadAddLoadLoadAddStoreCPU(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadAddLoadLoadAddStoreCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   ptr+0(FP), R2
-	MOVD   0(R2), R3
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R4
-	MOVD   inc+24(FP), R2
-	ADD    R4, R3, R17
-	MOVD   0(R17), R16
-	ADD    R2, R16, R16
-	MOVD   R16, 0(R17)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+32(FP)
-	MOVD   ZR, status+40(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+32(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+40(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+32(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+40(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+48(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadAddLoadLoadAddStoreMMCID(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadAddLoadLoadAddStoreMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   ptr+0(FP), R2
-	MOVD   0(R2), R3
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R4
-	MOVD   inc+24(FP), R2
-	ADD    R4, R3, R17
-	MOVD   0(R17), R16
-	ADD    R2, R16, R16
-	MOVD   R16, 0(R17)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+32(FP)
-	MOVD   ZR, status+40(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+32(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+40(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+32(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+40(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+56(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadCbneStoreStoreCPU(SB), NOSPLIT, $0-72
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbneStoreStoreCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   off2+32(FP), R2
-	MOVD   newv2+40(FP), R3
-	ADD    R2, R4, R17
-	MOVD   R3, 0(R17)
-	MOVD   newv+48(FP), R2
-	MOVD   R2, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+56(FP)
-	MOVD   ZR, status+64(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+56(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+56(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+56(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+64(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+64(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadCbneStoreStoreMMCID(SB), NOSPLIT, $0-72
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbneStoreStoreMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   off2+32(FP), R2
-	MOVD   newv2+40(FP), R3
-	ADD    R2, R4, R17
-	MOVD   R3, 0(R17)
-	MOVD   newv+48(FP), R2
-	MOVD   R2, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+56(FP)
-	MOVD   ZR, status+64(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+56(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+56(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+64(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+56(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+64(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+72(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbneMemcpyStoreCPU<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   dstOff+32(FP), R2
-	ADD    R2, R4, R3
-	MOVD   src+40(FP), R2
-	MOVD   n+48(FP), R5
-	MOVD   ZR, R6
-
-copy1:
-	CMP    R5, R6
-	BHS    copied1
-	MOVBU  (R2)(R6), R7
-	MOVB   R7, (R3)(R6)
-	ADD    $1, R6, R6
-	B      copy1
-
-copied1:
-	MOVD   newv+56(FP), R2
-	MOVD   R2, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+64(FP)
-	MOVD   ZR, status+72(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+64(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+72(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+64(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+72(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+64(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+72(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+80(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbneMemcpyStoreMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   dstOff+32(FP), R2
-	ADD    R2, R4, R3
-	MOVD   src+40(FP), R2
-	MOVD   n+48(FP), R5
-	MOVD   ZR, R6
-
-copy1:
-	CMP    R5, R6
-	BHS    copied1
-	MOVBU  (R2)(R6), R7
-	MOVB   R7, (R3)(R6)
-	ADD    $1, R6, R6
-	B      copy1
-
-copied1:
-	MOVD   newv+56(FP), R2
-	MOVD   R2, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+64(FP)
-	MOVD   ZR, status+72(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+64(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+72(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+64(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+72(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+64(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+72(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+88(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func zopAddrs(fns, descs *[12]unsafe.Pointer)
+// func zopAddrs(fns, descs *[6]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   fns+0(FP), R0
 	MOVD   descs+8(FP), R1
-	MOVD   $·opLoadCbneStoreCPU(SB), R2
+	MOVD   $·zopLoadCbneStore(SB), R2
 	MOVD   R2, 0(R0)
-	MOVD   $zdescLoadCbneStoreCPU<>(SB), R2
+	MOVD   $zdescLoadCbneStore<>(SB), R2
 	MOVD   R2, 0(R1)
-	MOVD   $·opLoadCbneStoreMMCID(SB), R2
+	MOVD   $·zopLoadAddStore(SB), R2
 	MOVD   R2, 8(R0)
-	MOVD   $zdescLoadCbneStoreMMCID<>(SB), R2
+	MOVD   $zdescLoadAddStore<>(SB), R2
 	MOVD   R2, 8(R1)
-	MOVD   $·opLoadAddStoreCPU(SB), R2
+	MOVD   $·zopLoadCbeqStoreAddLoadStore(SB), R2
 	MOVD   R2, 16(R0)
-	MOVD   $zdescLoadAddStoreCPU<>(SB), R2
+	MOVD   $zdescLoadCbeqStoreAddLoadStore<>(SB), R2
 	MOVD   R2, 16(R1)
-	MOVD   $·opLoadAddStoreMMCID(SB), R2
+	MOVD   $·zopLoadAddLoadLoadAddStore(SB), R2
 	MOVD   R2, 24(R0)
-	MOVD   $zdescLoadAddStoreMMCID<>(SB), R2
+	MOVD   $zdescLoadAddLoadLoadAddStore<>(SB), R2
 	MOVD   R2, 24(R1)
-	MOVD   $·opLoadCbeqStoreAddLoadStoreCPU(SB), R2
+	MOVD   $·zopLoadCbneStoreStore(SB), R2
 	MOVD   R2, 32(R0)
-	MOVD   $zdescLoadCbeqStoreAddLoadStoreCPU<>(SB), R2
+	MOVD   $zdescLoadCbneStoreStore<>(SB), R2
 	MOVD   R2, 32(R1)
-	MOVD   $·opLoadCbeqStoreAddLoadStoreMMCID(SB), R2
+	MOVD   $·zopLoadCbneMemcpyStore(SB), R2
 	MOVD   R2, 40(R0)
-	MOVD   $zdescLoadCbeqStoreAddLoadStoreMMCID<>(SB), R2
+	MOVD   $zdescLoadCbneMemcpyStore<>(SB), R2
 	MOVD   R2, 40(R1)
-	MOVD   $·opLoadAddLoadLoadAddStoreCPU(SB), R2
-	MOVD   R2, 48(R0)
-	MOVD   $zdescLoadAddLoadLoadAddStoreCPU<>(SB), R2
-	MOVD   R2, 48(R1)
-	MOVD   $·opLoadAddLoadLoadAddStoreMMCID(SB), R2
-	MOVD   R2, 56(R0)
-	MOVD   $zdescLoadAddLoadLoadAddStoreMMCID<>(SB), R2
-	MOVD   R2, 56(R1)
-	MOVD   $·opLoadCbneStoreStoreCPU(SB), R2
-	MOVD   R2, 64(R0)
-	MOVD   $zdescLoadCbneStoreStoreCPU<>(SB), R2
-	MOVD   R2, 64(R1)
-	MOVD   $·opLoadCbneStoreStoreMMCID(SB), R2
-	MOVD   R2, 72(R0)
-	MOVD   $zdescLoadCbneStoreStoreMMCID<>(SB), R2
-	MOVD   R2, 72(R1)
-	MOVD   $·opLoadCbneMemcpyStoreCPU(SB), R2
-	MOVD   R2, 80(R0)
-	MOVD   $zdescLoadCbneMemcpyStoreCPU<>(SB), R2
-	MOVD   R2, 80(R1)
-	MOVD   $·opLoadCbneMemcpyStoreMMCID(SB), R2
-	MOVD   R2, 88(R0)
-	MOVD   $zdescLoadCbneMemcpyStoreMMCID<>(SB), R2
-	MOVD   R2, 88(R1)
 	RET
 
-GLOBL zdescLoadCbneStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescLoadAddStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadAddStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescLoadCbeqStoreAddLoadStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadCbeqStoreAddLoadStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescLoadAddLoadLoadAddStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadAddLoadLoadAddStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneStoreStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneStoreStoreMMCID<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneMemcpyStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneMemcpyStoreMMCID<>(SB), NOPTR, $32
+GLOBL zdescLoadCbneStore<>(SB), NOPTR, $32
+GLOBL zdescLoadAddStore<>(SB), NOPTR, $32
+GLOBL zdescLoadCbeqStoreAddLoadStore<>(SB), NOPTR, $32
+GLOBL zdescLoadAddLoadLoadAddStore<>(SB), NOPTR, $32
+GLOBL zdescLoadCbneStoreStore<>(SB), NOPTR, $32
+GLOBL zdescLoadCbneMemcpyStore<>(SB), NOPTR, $32

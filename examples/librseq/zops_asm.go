@@ -19,109 +19,34 @@ func zopAddrs(fns, descs *[zopCount]unsafe.Pointer)
 //lint:ignore U1000 for the package's own code and tests; it may have no use for it
 const zopHaveAsm = true
 
-// opLoadCbneStoreCPU compares the word at base + idx*stride with expect and, if equal, stores newv there.
+// zopLoadCbneStore is the critical section of opLoadCbneStore, which the package calls: compares the word at base + idx*stride with expect and, if equal, stores newv there.
 // Fails with 1 if the word differs from expect (nothing stored).
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 //go:noescape
-func opLoadCbneStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
+func zopLoadCbneStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
 
-// opLoadCbneStoreMMCID compares the word at base + idx*stride with expect and, if equal, stores newv there.
-// Fails with 1 if the word differs from expect (nothing stored).
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
+// zopLoadAddStore is the critical section of opLoadAddStore, which the package calls: adds inc to the word at base + idx*stride.
 //
 //go:noescape
-func opLoadCbneStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int)
+func zopLoadAddStore(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 
-// opLoadAddStoreCPU adds inc to the word at base + idx*stride.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-//
-//go:noescape
-func opLoadAddStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-
-// opLoadAddStoreMMCID adds inc to the word at base + idx*stride.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opLoadAddStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-
-// opLoadCbeqStoreAddLoadStoreCPU pops the head of the singly linked list whose head pointer is the word at
+// zopLoadCbeqStoreAddLoadStore is the critical section of opLoadCbeqStoreAddLoadStore, which the package calls: pops the head of the singly linked list whose head pointer is the word at
 // base + idx*stride: head = *slot; if head == expectnot fail 1; *slot =
 // *(head + voff) (the next pointer at offset voff in the node); returns head.
 // Nodes must not be Go heap memory the collector scans through this list.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 // Not //go:noescape, so that the compiler lets its pointer arguments escape:
 //   - a pointer loaded through base is stored into memory by statement 9 (commit64 [v5] = v9).
-func opLoadCbeqStoreAddLoadStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
+func zopLoadCbeqStoreAddLoadStore(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
 
-// opLoadCbeqStoreAddLoadStoreMMCID pops the head of the singly linked list whose head pointer is the word at
-// base + idx*stride: head = *slot; if head == expectnot fail 1; *slot =
-// *(head + voff) (the next pointer at offset voff in the node); returns head.
-// Nodes must not be Go heap memory the collector scans through this list.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-// Not //go:noescape, so that the compiler lets its pointer arguments escape:
-//   - a pointer loaded through base is stored into memory by statement 9 (commit64 [v5] = v9).
-func opLoadCbeqStoreAddLoadStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int)
-
-// opLoadAddLoadLoadAddStoreCPU loads the slot array p = *ptr inside the section and adds inc to the word at
+// zopLoadAddLoadLoadAddStore is the critical section of opLoadAddLoadLoadAddStore, which the package calls: loads the slot array p = *ptr inside the section and adds inc to the word at
 // p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
 // (membarrier RSEQ) knows no section still commits to the old array.
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 //go:noescape
-func opLoadAddLoadLoadAddStoreCPU(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
+func zopLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 
-// opLoadAddLoadLoadAddStoreMMCID loads the slot array p = *ptr inside the section and adds inc to the word at
-// p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
-// (membarrier RSEQ) knows no section still commits to the old array.
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
-
-// opLoadCbneStoreStoreCPU compares the word at base + idx*stride with expect; if equal, stores newv2 at
+// zopLoadCbneStoreStore is the critical section of opLoadCbneStoreStore, which the package calls: compares the word at base + idx*stride with expect; if equal, stores newv2 at
 // slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
 // if the word differs from expect (nothing stored).
 // Contract: the store to slot + off2 is speculative. A section aborted between it
@@ -129,35 +54,11 @@ func opLoadAddLoadLoadAddStoreMMCID(ptr unsafe.Pointer, stride uintptr, limit ui
 // and its retry may run on another CPU. Only the commit publishes: slot + off2
 // must be memory no reader trusts until the slot word says so (for example the
 // record just above a published count, as the kernel's rseq selftests do).
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 //go:noescape
-func opLoadCbneStoreStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
+func zopLoadCbneStoreStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
 
-// opLoadCbneStoreStoreMMCID compares the word at base + idx*stride with expect; if equal, stores newv2 at
-// slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
-// if the word differs from expect (nothing stored).
-// Contract: the store to slot + off2 is speculative. A section aborted between it
-// and the commit leaves newv2 there although the slot word still holds expect,
-// and its retry may run on another CPU. Only the commit publishes: slot + off2
-// must be memory no reader trusts until the slot word says so (for example the
-// record just above a published count, as the kernel's rseq selftests do).
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int)
-
-// opLoadCbneMemcpyStoreCPU compares the word at base + idx*stride with expect; if equal, copies n bytes
+// zopLoadCbneMemcpyStore is the critical section of opLoadCbneMemcpyStore, which the package calls: compares the word at base + idx*stride with expect; if equal, copies n bytes
 // from src to slot + dstOff (speculative) and then stores newv at the slot
 // (commit). Fails with 1 if the word differs from expect (nothing copied).
 // Contract: the copy is speculative. A section aborted after copying some or all
@@ -166,33 +67,7 @@ func opLoadCbneStoreStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintpt
 // commit publishes: the destination must be memory no reader trusts until the
 // slot word says so (for example the record just above a published count, as
 // the kernel's rseq selftests' buffer tests do).
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 // Not //go:noescape, so that the compiler lets its pointer arguments escape:
 //   - memory reachable from src is copied by statement 11 (copy [v9] <- [v10], v11 bytes); its bytes may hold pointers.
-func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-
-// opLoadCbneMemcpyStoreMMCID compares the word at base + idx*stride with expect; if equal, copies n bytes
-// from src to slot + dstOff (speculative) and then stores newv at the slot
-// (commit). Fails with 1 if the word differs from expect (nothing copied).
-// Contract: the copy is speculative. A section aborted after copying some or all
-// of the bytes and before the commit leaves them at slot + dstOff although the
-// slot word still holds expect, and its retry may run on another CPU. Only the
-// commit publishes: the destination must be memory no reader trusts until the
-// slot word says so (for example the record just above a published count, as
-// the kernel's rseq selftests' buffer tests do).
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-// Not //go:noescape, so that the compiler lets its pointer arguments escape:
-//   - memory reachable from src is copied by statement 11 (copy [v9] <- [v10], v11 bytes); its bytes may hold pointers.
-func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
+func zopLoadCbneMemcpyStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)

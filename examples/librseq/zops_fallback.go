@@ -11,17 +11,16 @@ import (
 
 var _ = atomic.LoadUint64 // some op sets use no atomics
 
-// fallbackPtrSize is the size of a pointer on the platform that builds the
+// zopPtrSize is the size of a pointer on the platform that builds the
 // fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.
-const fallbackPtrSize = 4 << (^uintptr(0) >> 63)
+const zopPtrSize = 4 << (^uintptr(0) >> 63)
 
-// fallbackLoadCbneStore is the portable opLoadCbneStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op compares the word at base + idx*stride with expect and, if equal, stores newv there.
+// zopFallbackLoadCbneStore is the portable opLoadCbneStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op compares the word at base + idx*stride with expect and, if equal, stores newv there.
 // Fails with 1 if the word differs from expect (nothing stored).
-func fallbackLoadCbneStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int) {
+func zopFallbackLoadCbneStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int) {
 	if shard >= limit {
-		return shard, statusIndexRange
+		return shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -37,15 +36,14 @@ func fallbackLoadCbneStore(shard uintptr, base unsafe.Pointer, stride uintptr, l
 	}
 	v8 := uint64(newv)
 	atomic.StoreUint64((*uint64)(v5), v8)
-	return shard, statusOK
+	return shard, zopStatusOK
 }
 
-// fallbackLoadAddStore is the portable opLoadAddStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op adds inc to the word at base + idx*stride.
-func fallbackLoadAddStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
+// zopFallbackLoadAddStore is the portable opLoadAddStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op adds inc to the word at base + idx*stride.
+func zopFallbackLoadAddStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
 	if shard >= limit {
-		return shard, statusIndexRange
+		return shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -56,18 +54,17 @@ func fallbackLoadAddStore(shard uintptr, base unsafe.Pointer, stride uintptr, li
 	v5 := unsafe.Add(v4, v3)
 	v6 := uint64(inc)
 	atomic.AddUint64((*uint64)(v5), v6)
-	return shard, statusOK
+	return shard, zopStatusOK
 }
 
-// fallbackLoadCbeqStoreAddLoadStore is the portable opLoadCbeqStoreAddLoadStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op pops the head of the singly linked list whose head pointer is the word at
+// zopFallbackLoadCbeqStoreAddLoadStore is the portable opLoadCbeqStoreAddLoadStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op pops the head of the singly linked list whose head pointer is the word at
 // base + idx*stride: head = *slot; if head == expectnot fail 1; *slot =
 // *(head + voff) (the next pointer at offset voff in the node); returns head.
 // Nodes must not be Go heap memory the collector scans through this list.
-func fallbackLoadCbeqStoreAddLoadStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int) {
+func zopFallbackLoadCbeqStoreAddLoadStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int) {
 	if shard >= limit {
-		return nil, shard, statusIndexRange
+		return nil, shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -84,17 +81,16 @@ func fallbackLoadCbeqStoreAddLoadStore(shard uintptr, base unsafe.Pointer, strid
 	v8 := uint64(voff)
 	v9 := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(v6, v8*1)))
 	atomic.StorePointer((*unsafe.Pointer)(v5), v9)
-	return v6, shard, statusOK
+	return v6, shard, zopStatusOK
 }
 
-// fallbackLoadAddLoadLoadAddStore is the portable opLoadAddLoadLoadAddStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op loads the slot array p = *ptr inside the section and adds inc to the word at
+// zopFallbackLoadAddLoadLoadAddStore is the portable opLoadAddLoadLoadAddStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op loads the slot array p = *ptr inside the section and adds inc to the word at
 // p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
 // (membarrier RSEQ) knows no section still commits to the old array.
-func fallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
+func zopFallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
 	if shard >= limit {
-		return shard, statusIndexRange
+		return shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -105,12 +101,11 @@ func fallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride u
 	v5 := uint64(shard) * v4
 	v6 := uint64(inc)
 	atomic.AddUint64((*uint64)(unsafe.Add(v3, v5*1)), v6)
-	return shard, statusOK
+	return shard, zopStatusOK
 }
 
-// fallbackLoadCbneStoreStore is the portable opLoadCbneStoreStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op compares the word at base + idx*stride with expect; if equal, stores newv2 at
+// zopFallbackLoadCbneStoreStore is the portable opLoadCbneStoreStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op compares the word at base + idx*stride with expect; if equal, stores newv2 at
 // slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
 // if the word differs from expect (nothing stored).
 // Contract: the store to slot + off2 is speculative. A section aborted between it
@@ -118,9 +113,9 @@ func fallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, stride u
 // and its retry may run on another CPU. Only the commit publishes: slot + off2
 // must be memory no reader trusts until the slot word says so (for example the
 // record just above a published count, as the kernel's rseq selftests do).
-func fallbackLoadCbneStoreStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int) {
+func zopFallbackLoadCbneStoreStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int) {
 	if shard >= limit {
-		return shard, statusIndexRange
+		return shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -139,12 +134,11 @@ func fallbackLoadCbneStoreStore(shard uintptr, base unsafe.Pointer, stride uintp
 	atomic.StoreUint64((*uint64)(unsafe.Add(v5, v8*1)), v9)
 	v10 := uint64(newv)
 	atomic.StoreUint64((*uint64)(v5), v10)
-	return shard, statusOK
+	return shard, zopStatusOK
 }
 
-// fallbackLoadCbneMemcpyStore is the portable opLoadCbneMemcpyStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op compares the word at base + idx*stride with expect; if equal, copies n bytes
+// zopFallbackLoadCbneMemcpyStore is the portable opLoadCbneMemcpyStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op compares the word at base + idx*stride with expect; if equal, copies n bytes
 // from src to slot + dstOff (speculative) and then stores newv at the slot
 // (commit). Fails with 1 if the word differs from expect (nothing copied).
 // Contract: the copy is speculative. A section aborted after copying some or all
@@ -153,9 +147,9 @@ func fallbackLoadCbneStoreStore(shard uintptr, base unsafe.Pointer, stride uintp
 // commit publishes: the destination must be memory no reader trusts until the
 // slot word says so (for example the record just above a published count, as
 // the kernel's rseq selftests' buffer tests do).
-func fallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int) {
+func zopFallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int) {
 	if shard >= limit {
-		return shard, statusIndexRange
+		return shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -176,5 +170,5 @@ func fallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uint
 	copy(unsafe.Slice((*byte)(v9), v11), unsafe.Slice((*byte)(v10), v11))
 	v14 := uint64(newv)
 	atomic.StoreUint64((*uint64)(v5), v14)
-	return shard, statusOK
+	return shard, zopStatusOK
 }

@@ -10,13 +10,16 @@ import (
 
 // Status values of the generated ops (DESIGN.md).
 const (
-	statusOK           = 0  // committed
-	statusUnregistered = -1 // no usable rseq area on this thread: slow path, then retry or fall back
-	statusIndexRange   = -2 // idx >= limit: fall back for this call
+	zopStatusOK           = 0  // committed
+	zopStatusUnregistered = -1 // no usable rseq area on this thread: fall back
+	zopStatusIndexRange   = -2 // idx >= limit: fall back for this call
 )
 
-// zopCount is the number of generated asm functions (two per op, one per hot op).
-const zopCount = 12
+// zopTries bounds the tries of op<Name> on a thread without an area yet.
+const zopTries = 3
+
+// zopCount is the number of generated asm functions (one per op).
+const zopCount = 6
 
 // zopPackage is the import path this package's ops register under.
 const zopPackage = "github.com/gorseq/rseq/examples/librseq"
@@ -35,31 +38,25 @@ var zopAborts [zopCount]uint64
 // anything.
 var (
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	threadAreaOffset uintptr
+	zopAreaOffset uintptr
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	threadOwnerOffset uintptr = rseqop.OwnerDisabled
-	// hotIndexOffset is the offset in struct rseq of the field hot ops
+	zopOwnerOffset uintptr = rseqop.OwnerDisabled
+	// zopIndexOffset is the offset in struct rseq of the field the ops
 	// index by: mm_cid where the kernel fills it, else cpu_id.
 	//
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	hotIndexOffset uintptr
+	zopIndexOffset uintptr
 )
 
 // zopTable lists every generated function; entry i owns zopAborts[i] and
 // the i-th addresses zopAddrs returns.
 var zopTable = [zopCount]rseqop.Func{
-	{Op: "LoadCbneStore", Name: "opLoadCbneStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}, NoEscape: true},
-	{Op: "LoadCbneStore", Name: "opLoadCbneStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}, NoEscape: true},
-	{Op: "LoadAddStore", Name: "opLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}, NoEscape: true},
-	{Op: "LoadAddStore", Name: "opLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}, NoEscape: true},
-	{Op: "LoadCbeqStoreAddLoadStore", Name: "opLoadCbeqStoreAddLoadStoreCPU", Index: "cpu_id", Fails: []string{"head == expectnot (empty list)"}, NoEscape: false},
-	{Op: "LoadCbeqStoreAddLoadStore", Name: "opLoadCbeqStoreAddLoadStoreMMCID", Index: "mm_cid", Fails: []string{"head == expectnot (empty list)"}, NoEscape: false},
-	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreCPU", Index: "cpu_id", Fails: []string{}, NoEscape: true},
-	{Op: "LoadAddLoadLoadAddStore", Name: "opLoadAddLoadLoadAddStoreMMCID", Index: "mm_cid", Fails: []string{}, NoEscape: true},
-	{Op: "LoadCbneStoreStore", Name: "opLoadCbneStoreStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}, NoEscape: true},
-	{Op: "LoadCbneStoreStore", Name: "opLoadCbneStoreStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}, NoEscape: true},
-	{Op: "LoadCbneMemcpyStore", Name: "opLoadCbneMemcpyStoreCPU", Index: "cpu_id", Fails: []string{"word != expect"}, NoEscape: false},
-	{Op: "LoadCbneMemcpyStore", Name: "opLoadCbneMemcpyStoreMMCID", Index: "mm_cid", Fails: []string{"word != expect"}, NoEscape: false},
+	{Op: "LoadCbneStore", Name: "zopLoadCbneStore", Fails: []string{"word != expect"}, NoEscape: true},
+	{Op: "LoadAddStore", Name: "zopLoadAddStore", Fails: []string{}, NoEscape: true},
+	{Op: "LoadCbeqStoreAddLoadStore", Name: "zopLoadCbeqStoreAddLoadStore", Fails: []string{"head == expectnot (empty list)"}, NoEscape: false},
+	{Op: "LoadAddLoadLoadAddStore", Name: "zopLoadAddLoadLoadAddStore", Fails: []string{}, NoEscape: true},
+	{Op: "LoadCbneStoreStore", Name: "zopLoadCbneStoreStore", Fails: []string{"word != expect"}, NoEscape: true},
+	{Op: "LoadCbneMemcpyStore", Name: "zopLoadCbneMemcpyStore", Fails: []string{"word != expect"}, NoEscape: false},
 }
 
 // zopErr says why this package's ops never run (rseq unavailable, or a
@@ -76,7 +73,7 @@ func zopRegister() error {
 	g, err := rseqop.Register(&rseqop.Ops{
 		Package: zopPackage, Funcs: zopTable[:], Entries: fns[:], Descs: descs[:], Aborts: zopAborts[:],
 	})
-	threadAreaOffset, threadOwnerOffset, hotIndexOffset = g.AreaOffset, g.OwnerOffset, g.IndexOffset
+	zopAreaOffset, zopOwnerOffset, zopIndexOffset = g.AreaOffset, g.OwnerOffset, g.IndexOffset
 	return err
 }
 
@@ -85,3 +82,144 @@ func zopRegister() error {
 // and reports whether retrying the op is worth it; false means: use the
 // fallback.
 func zopSlowPath() bool { return zopErr == nil && rseqop.SlowPath() }
+
+// opLoadCbneStore compares the word at base + idx*stride with expect and, if equal, stores newv there.
+// Fails with 1 if the word differs from expect (nothing stored).
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opLoadCbneStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, newv uintptr) (idx uintptr, status int) {
+	for try := 1; ; try++ {
+		idx, status = zopLoadCbneStore(base, stride, limit, expect, newv)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return idx, status
+		}
+	}
+}
+
+// opLoadAddStore adds inc to the word at base + idx*stride.
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opLoadAddStore(base unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
+	for try := 1; ; try++ {
+		idx, status = zopLoadAddStore(base, stride, limit, inc)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return idx, status
+		}
+	}
+}
+
+// opLoadCbeqStoreAddLoadStore pops the head of the singly linked list whose head pointer is the word at
+// base + idx*stride: head = *slot; if head == expectnot fail 1; *slot =
+// *(head + voff) (the next pointer at offset voff in the node); returns head.
+// Nodes must not be Go heap memory the collector scans through this list.
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opLoadCbeqStoreAddLoadStore(base unsafe.Pointer, stride uintptr, limit uintptr, expectnot unsafe.Pointer, voff uintptr) (head unsafe.Pointer, idx uintptr, status int) {
+	for try := 1; ; try++ {
+		head, idx, status = zopLoadCbeqStoreAddLoadStore(base, stride, limit, expectnot, voff)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return head, idx, status
+		}
+	}
+}
+
+// opLoadAddLoadLoadAddStore loads the slot array p = *ptr inside the section and adds inc to the word at
+// p + idx*stride. A writer that swaps *ptr and then runs an rseq fence
+// (membarrier RSEQ) knows no section still commits to the old array.
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int) {
+	for try := 1; ; try++ {
+		idx, status = zopLoadAddLoadLoadAddStore(ptr, stride, limit, inc)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return idx, status
+		}
+	}
+}
+
+// opLoadCbneStoreStore compares the word at base + idx*stride with expect; if equal, stores newv2 at
+// slot + off2 (speculative) and then newv at the slot (commit). Fails with 1
+// if the word differs from expect (nothing stored).
+// Contract: the store to slot + off2 is speculative. A section aborted between it
+// and the commit leaves newv2 there although the slot word still holds expect,
+// and its retry may run on another CPU. Only the commit publishes: slot + off2
+// must be memory no reader trusts until the slot word says so (for example the
+// record just above a published count, as the kernel's rseq selftests do).
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opLoadCbneStoreStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, off2 uintptr, newv2 uintptr, newv uintptr) (idx uintptr, status int) {
+	for try := 1; ; try++ {
+		idx, status = zopLoadCbneStoreStore(base, stride, limit, expect, off2, newv2, newv)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return idx, status
+		}
+	}
+}
+
+// opLoadCbneMemcpyStore compares the word at base + idx*stride with expect; if equal, copies n bytes
+// from src to slot + dstOff (speculative) and then stores newv at the slot
+// (commit). Fails with 1 if the word differs from expect (nothing copied).
+// Contract: the copy is speculative. A section aborted after copying some or all
+// of the bytes and before the commit leaves them at slot + dstOff although the
+// slot word still holds expect, and its retry may run on another CPU. Only the
+// commit publishes: the destination must be memory no reader trusts until the
+// slot word says so (for example the record just above a published count, as
+// the kernel's rseq selftests' buffer tests do).
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opLoadCbneMemcpyStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int) {
+	for try := 1; ; try++ {
+		idx, status = zopLoadCbneMemcpyStore(base, stride, limit, expect, dstOff, src, n, newv)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return idx, status
+		}
+	}
+}

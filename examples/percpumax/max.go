@@ -35,18 +35,8 @@ type Max struct {
 	overflow atomic.Uint64
 }
 
-// Process-wide choices, made once: how many slots, and whether the index
-// is mm_cid (compact, Linux 6.3+) or cpu_id.
-var (
-	slots    uintptr
-	useMMCID bool
-)
-
-func init() {
-	s := rseqop.Status()
-	slots = uintptr(max(s.Slots, 1))
-	useMMCID = s.Index == "mm_cid"
-}
+// slots is the number of per-CPU words, decided once.
+var slots = uintptr(max(rseqop.Status().Slots, 1))
 
 func (m *Max) init() {
 	m.once.Do(func() { m.words = make([]uint64, slots*slotStride/8) })
@@ -60,25 +50,14 @@ func (m *Max) Update(v uint64) { m.update(v) }
 func (m *Max) update(v uint64) int {
 	m.init()
 	if zopHaveAsm { // 64-bit platforms with the critical section: uintptr holds v
-		base := unsafe.Pointer(&m.words[0])
-		for try := 0; try < 3; try++ {
-			var idx uintptr
-			var st int
-			if useMMCID {
-				idx, st = opLoadMaxStoreMMCID(base, slotStride, slots, uintptr(v))
-			} else {
-				idx, st = opLoadMaxStoreCPU(base, slotStride, slots, uintptr(v))
-			}
-			switch st {
-			case statusOK, 1: // stored, or the word already holds v or more
-				return int(idx)
-			case statusUnregistered:
-				if zopSlowPath() { // this thread has an area now: retry
-					continue
-				}
-			}
-			break // no rseq here, or the index is beyond the slots
+		// opLoadMaxStore (generated) registers this thread and retries
+		// when it has no rseq area yet.
+		idx, st := opLoadMaxStore(unsafe.Pointer(&m.words[0]), slotStride, slots, uintptr(v))
+		if st == zopStatusOK || st == 1 { // stored, or the word already holds v or more
+			return int(idx)
 		}
+		// No rseq here, a thread that cannot use it, or an index beyond
+		// the slots.
 	}
 	for {
 		old := m.overflow.Load()

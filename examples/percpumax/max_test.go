@@ -41,8 +41,8 @@ func TestStatus(t *testing.T) {
 			}
 		}
 	}
-	if found != 2 {
-		t.Errorf("OpStats lists %d functions of %s, want 2 (CPU and MMCID)", found, pkgPath)
+	if found != 1 {
+		t.Errorf("OpStats lists %d functions of %s, want 1", found, pkgPath)
 	}
 }
 
@@ -67,15 +67,11 @@ func TestMaxSequential(t *testing.T) {
 	}
 }
 
-// aborts is the abort count of the function Update uses here, 0 if it is
-// not registered (TestStatus fails then). Worker goroutines call it: it
-// must not fail the test itself.
+// aborts is the abort count of the op Update uses, 0 if it is not
+// registered (TestStatus fails then). Worker goroutines call it: it must
+// not fail the test itself.
 func aborts() uint64 {
-	fn := "opLoadMaxStoreCPU"
-	if useMMCID {
-		fn = "opLoadMaxStoreMMCID"
-	}
-	n, _ := rseqop.Aborts(pkgPath, fn)
+	n, _ := rseqop.Aborts(pkgPath, "LoadMaxStore")
 	return n
 }
 

@@ -4,11 +4,11 @@
 
 #include "textflag.h"
 
-// func opLoadMaxStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int)
-TEXT ·opLoadMaxStoreCPU(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadMaxStore(base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int)
+TEXT ·zopLoadMaxStore(SB), NOSPLIT, $0-48
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -17,22 +17,23 @@ TEXT ·opLoadMaxStoreCPU(SB), NOSPLIT, $0-48
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadMaxStoreCPU<>+0(SB), R14
+	LEAQ zdescLoadMaxStore<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  4(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
 	MOVQ  base+0(FP), CX
@@ -64,7 +65,7 @@ indexrange:
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
@@ -85,101 +86,14 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadMaxStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int)
-TEXT ·opLoadMaxStoreMMCID(SB), NOSPLIT, $0-48
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadMaxStoreMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  base+0(FP), CX
-	MOVQ  BX, SI
-	IMULQ stride+8(FP), SI
-	MOVQ  CX, DX
-	ADDQ  SI, DX
-	MOVQ  (DX), CX
-	MOVQ  v+24(FP), SI
-	CMPQ  CX, SI
-	JCC   fail1
-	MOVQ  SI, (DX)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+32(FP)
-	MOVQ $+0, status+40(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+32(FP)
-	MOVQ $+1, status+40(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+32(FP)
-	MOVQ $-2, status+40(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+32(FP)
-	MOVQ $-1, status+40(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+8(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func zopAddrs(fns *[2]unsafe.Pointer, descs *[2]unsafe.Pointer)
+// func zopAddrs(fns *[1]unsafe.Pointer, descs *[1]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ fns+0(FP), DI
 	MOVQ descs+8(FP), SI
-	LEAQ ·opLoadMaxStoreCPU+0(SB), AX
+	LEAQ ·zopLoadMaxStore+0(SB), AX
 	MOVQ AX, (DI)
-	LEAQ zdescLoadMaxStoreCPU<>+0(SB), AX
+	LEAQ zdescLoadMaxStore<>+0(SB), AX
 	MOVQ AX, (SI)
-	LEAQ ·opLoadMaxStoreMMCID+0(SB), AX
-	MOVQ AX, 8(DI)
-	LEAQ zdescLoadMaxStoreMMCID<>+0(SB), AX
-	MOVQ AX, 8(SI)
 	RET
 
-GLOBL zdescLoadMaxStoreCPU<>(SB), NOPTR, $32
-
-GLOBL zdescLoadMaxStoreMMCID<>(SB), NOPTR, $32
+GLOBL zdescLoadMaxStore<>(SB), NOPTR, $32

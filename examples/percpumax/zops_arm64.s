@@ -4,14 +4,14 @@
 
 #include "textflag.h"
 
-// func opLoadMaxStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadMaxStoreCPU(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadMaxStore(base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadMaxStore(SB), NOSPLIT, $0-48
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -21,17 +21,18 @@ TEXT ·opLoadMaxStoreCPU(SB), NOSPLIT, $0-48
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadMaxStoreCPU<>(SB), R16
+	MOVD   $zdescLoadMaxStore<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
@@ -78,93 +79,14 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadMaxStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadMaxStoreMMCID(SB), NOSPLIT, $0-48
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadMaxStoreMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   base+0(FP), R2
-	MOVD   stride+8(FP), R3
-	MUL    R3, R1, R4
-	ADD    R4, R2, R3
-	MOVD   0(R3), R2
-	MOVD   v+24(FP), R4
-	CMP    R4, R2
-	BHS    fail1
-	MOVD   R4, 0(R3)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+32(FP)
-	MOVD   ZR, status+40(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+32(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+40(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+32(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+40(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+32(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+40(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+8(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func zopAddrs(fns, descs *[2]unsafe.Pointer)
+// func zopAddrs(fns, descs *[1]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   fns+0(FP), R0
 	MOVD   descs+8(FP), R1
-	MOVD   $·opLoadMaxStoreCPU(SB), R2
+	MOVD   $·zopLoadMaxStore(SB), R2
 	MOVD   R2, 0(R0)
-	MOVD   $zdescLoadMaxStoreCPU<>(SB), R2
+	MOVD   $zdescLoadMaxStore<>(SB), R2
 	MOVD   R2, 0(R1)
-	MOVD   $·opLoadMaxStoreMMCID(SB), R2
-	MOVD   R2, 8(R0)
-	MOVD   $zdescLoadMaxStoreMMCID<>(SB), R2
-	MOVD   R2, 8(R1)
 	RET
 
-GLOBL zdescLoadMaxStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadMaxStoreMMCID<>(SB), NOPTR, $32
+GLOBL zdescLoadMaxStore<>(SB), NOPTR, $32

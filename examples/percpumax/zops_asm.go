@@ -19,26 +19,8 @@ func zopAddrs(fns, descs *[zopCount]unsafe.Pointer)
 //lint:ignore U1000 for the package's own code and tests; it may have no use for it
 const zopHaveAsm = true
 
-// opLoadMaxStoreCPU stores v at base + idx*stride if v is greater (unsigned) than the word there.
+// zopLoadMaxStore is the critical section of opLoadMaxStore, which the package calls: stores v at base + idx*stride if v is greater (unsigned) than the word there.
 // Fails with 1 if the word is already >= v (nothing stored).
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 //go:noescape
-func opLoadMaxStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int)
-
-// opLoadMaxStoreMMCID stores v at base + idx*stride if v is greater (unsigned) than the word there.
-// Fails with 1 if the word is already >= v (nothing stored).
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-//go:noescape
-func opLoadMaxStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int)
+func zopLoadMaxStore(base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int)

@@ -11,17 +11,16 @@ import (
 
 var _ = atomic.LoadUint64 // some op sets use no atomics
 
-// fallbackPtrSize is the size of a pointer on the platform that builds the
+// zopPtrSize is the size of a pointer on the platform that builds the
 // fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.
-const fallbackPtrSize = 4 << (^uintptr(0) >> 63)
+const zopPtrSize = 4 << (^uintptr(0) >> 63)
 
-// fallbackLoadMaxStore is the portable opLoadMaxStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op stores v at base + idx*stride if v is greater (unsigned) than the word there.
+// zopFallbackLoadMaxStore is the portable opLoadMaxStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op stores v at base + idx*stride if v is greater (unsigned) than the word there.
 // Fails with 1 if the word is already >= v (nothing stored).
-func fallbackLoadMaxStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int) {
+func zopFallbackLoadMaxStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int) {
 	if shard >= limit {
-		return shard, statusIndexRange
+		return shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -36,5 +35,5 @@ func fallbackLoadMaxStore(shard uintptr, base unsafe.Pointer, stride uintptr, li
 		return shard, 1
 	}
 	atomic.StoreUint64((*uint64)(v5), v7)
-	return shard, statusOK
+	return shard, zopStatusOK
 }

@@ -10,13 +10,16 @@ import (
 
 // Status values of the generated ops (DESIGN.md).
 const (
-	statusOK           = 0  // committed
-	statusUnregistered = -1 // no usable rseq area on this thread: slow path, then retry or fall back
-	statusIndexRange   = -2 // idx >= limit: fall back for this call
+	zopStatusOK           = 0  // committed
+	zopStatusUnregistered = -1 // no usable rseq area on this thread: fall back
+	zopStatusIndexRange   = -2 // idx >= limit: fall back for this call
 )
 
-// zopCount is the number of generated asm functions (two per op, one per hot op).
-const zopCount = 2
+// zopTries bounds the tries of op<Name> on a thread without an area yet.
+const zopTries = 3
+
+// zopCount is the number of generated asm functions (one per op).
+const zopCount = 1
 
 // zopPackage is the import path this package's ops register under.
 const zopPackage = "github.com/gorseq/rseq/examples/percpumax"
@@ -35,21 +38,20 @@ var zopAborts [zopCount]uint64
 // anything.
 var (
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	threadAreaOffset uintptr
+	zopAreaOffset uintptr
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	threadOwnerOffset uintptr = rseqop.OwnerDisabled
-	// hotIndexOffset is the offset in struct rseq of the field hot ops
+	zopOwnerOffset uintptr = rseqop.OwnerDisabled
+	// zopIndexOffset is the offset in struct rseq of the field the ops
 	// index by: mm_cid where the kernel fills it, else cpu_id.
 	//
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	hotIndexOffset uintptr
+	zopIndexOffset uintptr
 )
 
 // zopTable lists every generated function; entry i owns zopAborts[i] and
 // the i-th addresses zopAddrs returns.
 var zopTable = [zopCount]rseqop.Func{
-	{Op: "LoadMaxStore", Name: "opLoadMaxStoreCPU", Index: "cpu_id", Fails: []string{"word >= v"}, NoEscape: true},
-	{Op: "LoadMaxStore", Name: "opLoadMaxStoreMMCID", Index: "mm_cid", Fails: []string{"word >= v"}, NoEscape: true},
+	{Op: "LoadMaxStore", Name: "zopLoadMaxStore", Fails: []string{"word >= v"}, NoEscape: true},
 }
 
 // zopErr says why this package's ops never run (rseq unavailable, or a
@@ -66,7 +68,7 @@ func zopRegister() error {
 	g, err := rseqop.Register(&rseqop.Ops{
 		Package: zopPackage, Funcs: zopTable[:], Entries: fns[:], Descs: descs[:], Aborts: zopAborts[:],
 	})
-	threadAreaOffset, threadOwnerOffset, hotIndexOffset = g.AreaOffset, g.OwnerOffset, g.IndexOffset
+	zopAreaOffset, zopOwnerOffset, zopIndexOffset = g.AreaOffset, g.OwnerOffset, g.IndexOffset
 	return err
 }
 
@@ -75,3 +77,24 @@ func zopRegister() error {
 // and reports whether retrying the op is worth it; false means: use the
 // fallback.
 func zopSlowPath() bool { return zopErr == nil && rseqop.SlowPath() }
+
+// opLoadMaxStore stores v at base + idx*stride if v is greater (unsigned) than the word there.
+// Fails with 1 if the word is already >= v (nothing stored).
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opLoadMaxStore(base unsafe.Pointer, stride uintptr, limit uintptr, v uintptr) (idx uintptr, status int) {
+	for try := 1; ; try++ {
+		idx, status = zopLoadMaxStore(base, stride, limit, v)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return idx, status
+		}
+	}
+}

@@ -6,34 +6,11 @@ import (
 	"github.com/gorseq/rseq/rseqabi"
 )
 
-// IndexKind says which field of the rseq area a function indexes by.
-type IndexKind struct {
-	Suffix string // function name suffix: "CPU" or "MMCID"
-	Field  string // "cpu_id" or "mm_cid"
-	Offset int    // offset of the field in struct rseq
-}
-
-// The two index variants every op is generated in.
-var (
-	IndexCPU   = IndexKind{Suffix: "CPU", Field: "cpu_id", Offset: rseqabi.OffsetCPUID}
-	IndexMMCID = IndexKind{Suffix: "MMCID", Field: "mm_cid", Offset: rseqabi.OffsetMMCID}
-	Indexes    = []IndexKind{IndexCPU, IndexMMCID}
-	// IndexHot: a hot op's single function reads the field at the offset
-	// held in the package variable HotIndexOffset (cpu_id or mm_cid).
-	IndexHot = IndexKind{Field: "cpu_id or mm_cid"}
-)
-
 // Area layout the prologue uses (struct rseq, from the kernel ABI mirror).
 const (
 	AreaCPUID = rseqabi.OffsetCPUID // int32 cpu_id: negative when unusable
 	AreaCS    = rseqabi.OffsetCS    // u64 rseq_cs
 )
-
-// RuntimeGMOffset is the offset of the m field in the Go runtime's g
-// structure, which the arm64 prologue reads in builds without cgo (owner
-// check). percpu checks the runtime at init and a percpu test ties its own
-// constant to this one.
-const RuntimeGMOffset = 48
 
 // Status values (DESIGN.md).
 const (
@@ -42,24 +19,27 @@ const (
 	StatusIndexRange   = -2
 )
 
-// Function is one generated asm function: an op in one index variant.
+// Function is one generated asm function: one per op. Its section indexes
+// per-CPU data by the area field at the offset the package variable
+// GlobalIndexOffset holds (cpu_id or mm_cid, chosen by rseqop at init).
 type Function struct {
-	Op    *Op
-	Index IndexKind
+	Op *Op
 	// Num is the function's position in the op table (its abort counter).
 	Num int
 }
 
-// Name is the Go name, e.g. opLoadAddStoreCPU, or a hot op's Hot.Func.
+// Name is the Go name of the asm function: zop<Name> (the package calls
+// it through the generated op<Name>, which registers the thread and
+// retries), or a hot op's Hot.Func (called directly).
 func (f *Function) Name() string {
 	if f.Op.Hot != nil {
 		return f.Op.Hot.Func
 	}
-	return "op" + f.Op.Name + f.Index.Suffix
+	return AsmPrefix + f.Op.Name
 }
 
 // Desc is the name of the function's rseq_cs descriptor symbol.
-func (f *Function) Desc() string { return "zdesc" + f.Op.Name + f.Index.Suffix }
+func (f *Function) Desc() string { return "zdesc" + f.Op.Name }
 
 // Slot is one 8-byte slot of the ABI0 argument frame.
 type Slot struct {
@@ -90,15 +70,9 @@ func (f *Function) Frame() (params, results []Slot, size int) {
 
 // Functions returns the generated functions of ops in table order.
 func Functions(ops []*Op) []*Function {
-	var fs []*Function
-	for _, op := range ops {
-		if op.Hot != nil {
-			fs = append(fs, &Function{Op: op, Index: IndexHot, Num: len(fs)})
-			continue
-		}
-		for _, ix := range Indexes {
-			fs = append(fs, &Function{Op: op, Index: ix, Num: len(fs)})
-		}
+	fs := make([]*Function, len(ops))
+	for i, op := range ops {
+		fs[i] = &Function{Op: op, Num: i}
 	}
 	return fs
 }
@@ -126,25 +100,5 @@ func (f *Function) GoSignature() string {
 	}
 	return s + ")"
 }
-
-// Markers and signatures the back ends emit and percpu scans for at init.
-const (
-	// AMD64Start / AMD64PostCommit: 8-byte NOPs, 0F 1F 84 00 + imm32
-	// ("rsqS" / "rsqC" in memory).
-	AMD64MarkerPrefix uint32 = 0x00841f0f
-	AMD64Start        uint32 = 0x53717372
-	AMD64PostCommit   uint32 = 0x43717372
-	// AMD64SigPrefix: 0F B9 3D, ud1 with a RIP-relative operand whose
-	// displacement is the signature 53 30 05 53.
-	Signature uint32 = 0x53053053
-	// ARM64Start / ARM64PostCommit: ADR XZR, #imm (a no-op).
-	ARM64Start      uint32 = 0x10000000 | (0x53a1&3)<<29 | (0x53a1>>2)<<5 | 31
-	ARM64PostCommit uint32 = 0x10000000 | (0x43a1&3)<<29 | (0x43a1>>2)<<5 | 31
-	// ARM64Signature: BRK #0x45e0, the word before every arm64 abort handler.
-	ARM64Signature uint32 = 0xd428bc00
-)
-
-// AMD64SigPrefix are the ud1 opcode bytes before the signature.
-var AMD64SigPrefix = [3]byte{0x0f, 0xb9, 0x3d}
 
 func (f *Function) String() string { return fmt.Sprintf("%s (#%d)", f.Name(), f.Num) }

@@ -273,8 +273,9 @@ type Result struct {
 
 // Op is one per-CPU operation.
 type Op struct {
-	// Name is the op's Go name stem, e.g. "LoadAddStore"; the generated
-	// functions are op<Name>CPU and op<Name>MMCID.
+	// Name is the op's Go name stem, e.g. "LoadAddStore": the package
+	// calls op<Name> (Go, registers the thread and retries), which calls
+	// the asm function zop<Name>.
 	Name string
 	// Doc is the contract, one or more lines, placed on the declarations.
 	Doc string
@@ -286,8 +287,8 @@ type Op struct {
 	Fails []string
 	Body  []Stmt
 	// Hot, when not nil, generates the op in the hot calling convention
-	// (one function, index field and limit from globals, every failure a
-	// tail jump to a Go slow path) instead of the two status variants.
+	// (no limit, idx or status: the limit from a global, every failure a
+	// tail jump to a Go slow path) instead of the status protocol.
 	Hot *Hot
 	// Types of values, indexed by Value (filled by the builder and by
 	// Validate). types[Idx] = Word.
@@ -310,8 +311,8 @@ func (op *Op) NumValues() int { return op.nvals }
 // "Hot ops"): one asm function Func with a NOSPLIT $0 frame, the op's
 // parameters and results and nothing else (no limit, idx or status). The
 // slot index comes from the area field at the offset held in the package
-// variable HotIndexOffset (cpu_id or mm_cid, chosen at init), the bound
-// from the package variable Limit (0 sends every call to the slow path,
+// variable GlobalIndexOffset (cpu_id or mm_cid, chosen at init, as for
+// every op), the bound from the package variable Limit (0 sends every call to the slow path,
 // before any descriptor is armed). Every failure (no usable area, index
 // out of range, any of the op's Fails) leaves by a tail jump to the Go
 // function Slow, whose signature must be exactly Func's: it runs as if the
@@ -331,10 +332,6 @@ type Hot struct {
 	// the package's tests from the compiler's own escape analysis.
 	SlowBorrows []string
 }
-
-// HotIndexOffset is the package variable (uintptr) holding the offset in
-// struct rseq of the index field hot ops read: 4 (cpu_id) or 24 (mm_cid).
-const HotIndexOffset = "hotIndexOffset"
 
 // LimitParam returns the index of the "limit" parameter, or -1.
 func (op *Op) LimitParam() int { return op.param("limit") }

@@ -18,31 +18,22 @@ import (
 
 // Status values of the op (zops_table.go).
 const (
-	OK           = statusOK
-	Unregistered = statusUnregistered
+	OK           = zopStatusOK
+	Unregistered = zopStatusUnregistered
 )
 
 // Claim runs the section on the calling thread's slot (cpu_id or mm_cid,
 // as rseqop.Status().Index says): if the word at base + idx*stride is 0,
 // copy n bytes from src to the slot + 64, then store 1 there. It returns
 // the slot index and the status (0 committed; 1 the word was not 0; -1 no
-// usable area: call rseqop.SlowPath and retry; -2 index out of range).
+// usable area even after registering this thread; -2 index out of range).
 func Claim(base unsafe.Pointer, stride, limit uintptr, src unsafe.Pointer, n uintptr) (idx uintptr, status int) {
-	if useMMCID {
-		return opLoadCbneMemcpyStoreMMCID(base, stride, limit, 0, 64, src, n, 1)
-	}
-	return opLoadCbneMemcpyStoreCPU(base, stride, limit, 0, 64, src, n, 1)
+	return opLoadCbneMemcpyStore(base, stride, limit, 0, 64, src, n, 1)
 }
-
-var useMMCID = rseqop.Status().Index == "mm_cid"
 
 // Aborts returns how often the section restarted.
 func Aborts() uint64 {
-	var n uint64
-	for _, fn := range []string{"opLoadCbneMemcpyStoreCPU", "opLoadCbneMemcpyStoreMMCID"} {
-		a, _ := rseqop.Aborts(zopPackage, fn)
-		n += a
-	}
+	n, _ := rseqop.Aborts(zopPackage, "LoadCbneMemcpyStore")
 	return n
 }
 

@@ -4,11 +4,11 @@
 
 #include "textflag.h"
 
-// func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbneMemcpyStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
+TEXT ·zopLoadCbneMemcpyStore(SB), NOSPLIT, $0-80
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	BYTE  $0x64
 	BYTE  $0x48
 	BYTE  $0x8b
@@ -17,22 +17,23 @@ TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
 	LONG  $0x00000000
 	TESTQ AX, AX
 	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
 	JNE   ownercheck
 
 owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
+	ADDQ ·zopAreaOffset+0(SB), AX
 	CMPL 4(AX), $0x00
 	JLT  unregistered
 
 retry:
-	LEAQ zdescLoadCbneMemcpyStoreCPU<>+0(SB), R14
+	LEAQ zdescLoadCbneMemcpyStore<>+0(SB), R14
 	MOVQ R14, 8(AX)
 
 	// start_ip marker: NOPL with immediate "rsqS"
 	LONG  $0x00841f0f
 	LONG  $0x53717372
-	MOVL  4(AX), BX
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
 	CMPQ  BX, limit+16(FP)
 	JCC   indexrange
 	MOVQ  BX, DX
@@ -79,7 +80,7 @@ indexrange:
 	RET
 
 ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
+	MOVQ ·zopOwnerOffset+0(SB), R14
 	CMPQ R14, $-1
 	JEQ  unregistered
 	CMPQ (AX)(R14*1), $0x00
@@ -100,116 +101,14 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
-// func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
-	// area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the
-	// ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	BYTE  $0x64
-	BYTE  $0x48
-	BYTE  $0x8b
-	BYTE  $0x04
-	BYTE  $0x25
-	LONG  $0x00000000
-	TESTQ AX, AX
-	JZ    unregistered
-	CMPQ  ·threadOwnerOffset+0(SB), $0x00
-	JNE   ownercheck
-
-owned:
-	ADDQ ·threadAreaOffset+0(SB), AX
-	CMPL 4(AX), $0x00
-	JLT  unregistered
-
-retry:
-	LEAQ zdescLoadCbneMemcpyStoreMMCID<>+0(SB), R14
-	MOVQ R14, 8(AX)
-
-	// start_ip marker: NOPL with immediate "rsqS"
-	LONG  $0x00841f0f
-	LONG  $0x53717372
-	MOVL  24(AX), BX
-	CMPQ  BX, limit+16(FP)
-	JCC   indexrange
-	MOVQ  BX, DX
-	IMULQ stride+8(FP), DX
-	MOVQ  base+0(FP), CX
-	MOVQ  CX, SI
-	ADDQ  DX, SI
-	MOVQ  (SI), CX
-	CMPQ  CX, expect+24(FP)
-	JNE   fail1
-	MOVQ  SI, DX
-	ADDQ  dstOff+32(FP), DX
-	MOVQ  src+40(FP), CX
-	MOVQ  n+48(FP), DI
-	XORQ  R8, R8
-
-copy1:
-	CMPQ    R8, DI
-	JCC     copied1
-	MOVBLZX (CX)(R8*1), R9
-	MOVB    R9, (DX)(R8*1)
-	INCQ    R8
-	JMP     copy1
-
-copied1:
-	MOVQ newv+56(FP), CX
-	MOVQ CX, (SI)
-
-	// post_commit_ip marker: NOPL with immediate "rsqC"
-	LONG $0x00841f0f
-	LONG $0x43717372
-	MOVQ BX, idx+64(FP)
-	MOVQ $+0, status+72(FP)
-	RET
-
-fail1:
-	MOVQ BX, idx+64(FP)
-	MOVQ $+1, status+72(FP)
-	RET
-
-indexrange:
-	MOVQ BX, idx+64(FP)
-	MOVQ $-2, status+72(FP)
-	RET
-
-ownercheck:
-	MOVQ ·threadOwnerOffset+0(SB), R14
-	CMPQ R14, $-1
-	JEQ  unregistered
-	CMPQ (AX)(R14*1), $0x00
-	JG   owned
-
-unregistered:
-	MOVQ $+0, idx+64(FP)
-	MOVQ $-1, status+72(FP)
-	RET
-
-	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
-	BYTE $0x0f
-	BYTE $0xb9
-	BYTE $0x3d
-	LONG $0x53053053
-	LEAQ ·zopAborts+8(SB), R14
-	LOCK
-	INCQ (R14)
-	JMP  retry
-
-// func zopAddrs(fns *[2]unsafe.Pointer, descs *[2]unsafe.Pointer)
+// func zopAddrs(fns *[1]unsafe.Pointer, descs *[1]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ fns+0(FP), DI
 	MOVQ descs+8(FP), SI
-	LEAQ ·opLoadCbneMemcpyStoreCPU+0(SB), AX
+	LEAQ ·zopLoadCbneMemcpyStore+0(SB), AX
 	MOVQ AX, (DI)
-	LEAQ zdescLoadCbneMemcpyStoreCPU<>+0(SB), AX
+	LEAQ zdescLoadCbneMemcpyStore<>+0(SB), AX
 	MOVQ AX, (SI)
-	LEAQ ·opLoadCbneMemcpyStoreMMCID+0(SB), AX
-	MOVQ AX, 8(DI)
-	LEAQ zdescLoadCbneMemcpyStoreMMCID<>+0(SB), AX
-	MOVQ AX, 8(SI)
 	RET
 
-GLOBL zdescLoadCbneMemcpyStoreCPU<>(SB), NOPTR, $32
-
-GLOBL zdescLoadCbneMemcpyStoreMMCID<>(SB), NOPTR, $32
+GLOBL zdescLoadCbneMemcpyStore<>(SB), NOPTR, $32

@@ -4,14 +4,14 @@
 
 #include "textflag.h"
 
-// func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by cpu_id; see the Go declaration.
-TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+// func zopLoadCbneMemcpyStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadCbneMemcpyStore(SB), NOSPLIT, $0-80
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
 	MRS    TPIDR_EL0, R0
 	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
+	MOVD   ·zopOwnerOffset(SB), R16
 	CBZ    R16, owned
 	CMN    $1, R16
 	BEQ    unregistered
@@ -21,17 +21,18 @@ TEXT ·opLoadCbneMemcpyStoreCPU(SB), NOSPLIT, $0-80
 	BNE    unregistered
 
 owned:
-	MOVD   ·threadAreaOffset(SB), R16
+	MOVD   ·zopAreaOffset(SB), R16
 	ADD    R16, R0, R0
 	MOVWU  4(R0), R16
 	TBNZ   $31, R16, unregistered
 
 retry:
-	MOVD   $zdescLoadCbneMemcpyStoreCPU<>(SB), R16
+	MOVD   $zdescLoadCbneMemcpyStore<>(SB), R16
 	MOVD   R16, 8(R0)
 	// start_ip marker: ADR ZR, #imm (no-op)
 	WORD   $0x30029d1f
-	MOVWU  4(R0), R1
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
 	MOVD   limit+16(FP), R16
 	CMP    R16, R1
 	BHS    indexrange
@@ -94,109 +95,14 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-// Indexed by mm_cid; see the Go declaration.
-TEXT ·opLoadCbneMemcpyStoreMMCID(SB), NOSPLIT, $0-80
-	// area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if
-	// threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
-	MRS    TPIDR_EL0, R0
-	CBZ    R0, unregistered
-	MOVD   ·threadOwnerOffset(SB), R16
-	CBZ    R16, owned
-	CMN    $1, R16
-	BEQ    unregistered
-	MOVD   (R0)(R16), R17
-	MOVD   48(g), R16
-	CMP    R16, R17
-	BNE    unregistered
-
-owned:
-	MOVD   ·threadAreaOffset(SB), R16
-	ADD    R16, R0, R0
-	MOVWU  4(R0), R16
-	TBNZ   $31, R16, unregistered
-
-retry:
-	MOVD   $zdescLoadCbneMemcpyStoreMMCID<>(SB), R16
-	MOVD   R16, 8(R0)
-	// start_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30029d1f
-	MOVWU  24(R0), R1
-	MOVD   limit+16(FP), R16
-	CMP    R16, R1
-	BHS    indexrange
-	MOVD   stride+8(FP), R2
-	MUL    R2, R1, R3
-	MOVD   base+0(FP), R2
-	ADD    R3, R2, R4
-	MOVD   0(R4), R2
-	MOVD   expect+24(FP), R3
-	CMP    R3, R2
-	BNE    fail1
-	MOVD   dstOff+32(FP), R2
-	ADD    R2, R4, R3
-	MOVD   src+40(FP), R2
-	MOVD   n+48(FP), R5
-	MOVD   ZR, R6
-
-copy1:
-	CMP    R5, R6
-	BHS    copied1
-	MOVBU  (R2)(R6), R7
-	MOVB   R7, (R3)(R6)
-	ADD    $1, R6, R6
-	B      copy1
-
-copied1:
-	MOVD   newv+56(FP), R2
-	MOVD   R2, 0(R4)
-	// post_commit_ip marker: ADR ZR, #imm (no-op)
-	WORD   $0x30021d1f
-	MOVD   R1, idx+64(FP)
-	MOVD   ZR, status+72(FP)
-	RET
-
-fail1:
-	MOVD   R1, idx+64(FP)
-	MOVD   $1, R16
-	MOVD   R16, status+72(FP)
-	RET
-
-indexrange:
-	MOVD   R1, idx+64(FP)
-	MOVD   $-2, R16
-	MOVD   R16, status+72(FP)
-	RET
-
-unregistered:
-	MOVD   ZR, idx+64(FP)
-	MOVD   $-1, R16
-	MOVD   R16, status+72(FP)
-	RET
-	// abort signature (BRK #0x45e0); abort_ip follows
-	WORD   $0xd428bc00
-	MOVD   $·zopAborts+8(SB), R16
-
-abortinc:
-	LDAXR  (R16), R17
-	ADD    $1, R17, R17
-	STLXR  R17, (R16), R15
-	CBNZ   R15, abortinc
-	B      retry
-
-// func zopAddrs(fns, descs *[2]unsafe.Pointer)
+// func zopAddrs(fns, descs *[1]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   fns+0(FP), R0
 	MOVD   descs+8(FP), R1
-	MOVD   $·opLoadCbneMemcpyStoreCPU(SB), R2
+	MOVD   $·zopLoadCbneMemcpyStore(SB), R2
 	MOVD   R2, 0(R0)
-	MOVD   $zdescLoadCbneMemcpyStoreCPU<>(SB), R2
+	MOVD   $zdescLoadCbneMemcpyStore<>(SB), R2
 	MOVD   R2, 0(R1)
-	MOVD   $·opLoadCbneMemcpyStoreMMCID(SB), R2
-	MOVD   R2, 8(R0)
-	MOVD   $zdescLoadCbneMemcpyStoreMMCID<>(SB), R2
-	MOVD   R2, 8(R1)
 	RET
 
-GLOBL zdescLoadCbneMemcpyStoreCPU<>(SB), NOPTR, $32
-GLOBL zdescLoadCbneMemcpyStoreMMCID<>(SB), NOPTR, $32
+GLOBL zdescLoadCbneMemcpyStore<>(SB), NOPTR, $32

@@ -19,7 +19,7 @@ func zopAddrs(fns, descs *[zopCount]unsafe.Pointer)
 //lint:ignore U1000 for the package's own code and tests; it may have no use for it
 const zopHaveAsm = true
 
-// opLoadCbneMemcpyStoreCPU compares the word at base + idx*stride with expect; if equal, copies n bytes
+// zopLoadCbneMemcpyStore is the critical section of opLoadCbneMemcpyStore, which the package calls: compares the word at base + idx*stride with expect; if equal, copies n bytes
 // from src to slot + dstOff (speculative) and then stores newv at the slot
 // (commit). Fails with 1 if the word differs from expect (nothing copied).
 // Contract: the copy is speculative. A section aborted after copying some or all
@@ -28,33 +28,7 @@ const zopHaveAsm = true
 // commit publishes: the destination must be memory no reader trusts until the
 // slot word says so (for example the record just above a published count, as
 // the kernel's rseq selftests' buffer tests do).
-// The slot index is the calling thread's cpu_id, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
 //
 // Not //go:noescape, so that the compiler lets its pointer arguments escape:
 //   - memory reachable from src is copied by statement 11 (copy [v9] <- [v10], v11 bytes); its bytes may hold pointers.
-func opLoadCbneMemcpyStoreCPU(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
-
-// opLoadCbneMemcpyStoreMMCID compares the word at base + idx*stride with expect; if equal, copies n bytes
-// from src to slot + dstOff (speculative) and then stores newv at the slot
-// (commit). Fails with 1 if the word differs from expect (nothing copied).
-// Contract: the copy is speculative. A section aborted after copying some or all
-// of the bytes and before the commit leaves them at slot + dstOff although the
-// slot word still holds expect, and its retry may run on another CPU. Only the
-// commit publishes: the destination must be memory no reader trusts until the
-// slot word says so (for example the record just above a published count, as
-// the kernel's rseq selftests' buffer tests do).
-// The slot index is the calling thread's mm_cid, read inside the critical section;
-// idx returns it. status: 0 committed; k >= 1 the op's failure k (nothing
-// committed); -1 no usable rseq area on this thread; -2 idx >= limit.
-// Results other than idx are zero unless status is 0.
-// Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==
-// "mm_cid"): on older
-// kernels mm_cid is never written, every thread would get the same slot on
-// different CPUs, and the section would no longer be exclusive.
-//
-// Not //go:noescape, so that the compiler lets its pointer arguments escape:
-//   - memory reachable from src is copied by statement 11 (copy [v9] <- [v10], v11 bytes); its bytes may hold pointers.
-func opLoadCbneMemcpyStoreMMCID(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)
+func zopLoadCbneMemcpyStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int)

@@ -11,13 +11,12 @@ import (
 
 var _ = atomic.LoadUint64 // some op sets use no atomics
 
-// fallbackPtrSize is the size of a pointer on the platform that builds the
+// zopPtrSize is the size of a pointer on the platform that builds the
 // fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.
-const fallbackPtrSize = 4 << (^uintptr(0) >> 63)
+const zopPtrSize = 4 << (^uintptr(0) >> 63)
 
-// fallbackLoadCbneMemcpyStore is the portable opLoadCbneMemcpyStoreCPU/MMCID: the same effect on slot
-// shard, chosen by the caller, under that shard's fallback lock; idx returns
-// shard. The op compares the word at base + idx*stride with expect; if equal, copies n bytes
+// zopFallbackLoadCbneMemcpyStore is the portable opLoadCbneMemcpyStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op compares the word at base + idx*stride with expect; if equal, copies n bytes
 // from src to slot + dstOff (speculative) and then stores newv at the slot
 // (commit). Fails with 1 if the word differs from expect (nothing copied).
 // Contract: the copy is speculative. A section aborted after copying some or all
@@ -26,9 +25,9 @@ const fallbackPtrSize = 4 << (^uintptr(0) >> 63)
 // commit publishes: the destination must be memory no reader trusts until the
 // slot word says so (for example the record just above a published count, as
 // the kernel's rseq selftests' buffer tests do).
-func fallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int) {
+func zopFallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uintptr, limit uintptr, expect uintptr, dstOff uintptr, src unsafe.Pointer, n uintptr, newv uintptr) (idx uintptr, status int) {
 	if shard >= limit {
-		return shard, statusIndexRange
+		return shard, zopStatusIndexRange
 	}
 	lk := rseqop.FallbackLock(shard)
 	lk.Lock()
@@ -49,5 +48,5 @@ func fallbackLoadCbneMemcpyStore(shard uintptr, base unsafe.Pointer, stride uint
 	copy(unsafe.Slice((*byte)(v9), v11), unsafe.Slice((*byte)(v10), v11))
 	v14 := uint64(newv)
 	atomic.StoreUint64((*uint64)(v5), v14)
-	return shard, statusOK
+	return shard, zopStatusOK
 }

@@ -15,7 +15,11 @@ import (
 	"strings"
 
 	"github.com/gorseq/rseq/gen/ir"
+	"github.com/gorseq/rseq/internal/arch"
 )
+
+// row is arm64's entry in the architecture table: markers, signature.
+var row, _ = arch.Lookup("arm64")
 
 var regs = []string{"R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10", "R11", "R12", "R13", "R14"}
 
@@ -57,7 +61,7 @@ func Generate(fns []*ir.Function, generator string) ([]byte, error) {
 			return nil, fmt.Errorf("arm64: %s: %w", f.Name(), err)
 		}
 	}
-	fmt.Fprintf(e, "\n// func zopAddrs(fns, descs *[%d]unsafe.Pointer)\nTEXT ·zopAddrs(SB), NOSPLIT, $0-16\n", len(fns))
+	fmt.Fprintf(e, "\n// func %s(fns, descs *[%d]unsafe.Pointer)\nTEXT ·%s(SB), NOSPLIT, $0-16\n", ir.Addrs, len(fns), ir.Addrs)
 	e.ins("MOVD", "fns+0(FP)", "R0")
 	e.ins("MOVD", "descs+8(FP)", "R1")
 	for i, f := range fns {
@@ -84,6 +88,14 @@ type gen struct {
 }
 
 func (g *gen) reg(v ir.Value) string { return regs[g.r[v]] }
+
+// words emits ws as WORD directives (instructions the assembler has no
+// syntax for).
+func (g *gen) words(ws []uint32) {
+	for _, w := range ws {
+		g.ins("WORD", fmt.Sprintf("$%#08x", w))
+	}
+}
 
 // base returns the register and offset that address a, computing
 // base + index<<log2(scale) into s2 when there is an index.
@@ -122,7 +134,7 @@ func function(e *emitter, f *ir.Function) error {
 	for _, s := range append(params, results...) {
 		slot[s.Name] = fmt.Sprintf("%s+%d(FP)", s.Name, s.Off)
 	}
-	fmt.Fprintf(e, "\n// func %s%s\n// Indexed by %s; see the Go declaration.\n", f.Name(), f.GoSignature(), f.Index.Field)
+	fmt.Fprintf(e, "\n// func %s%s\n// See the Go declaration.\n", f.Name(), f.GoSignature())
 	fmt.Fprintf(e, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", f.Name(), size)
 	idx := g.reg(ir.Idx)
 	hot := op.Hot != nil
@@ -133,20 +145,20 @@ func function(e *emitter, f *ir.Function) error {
 		e.ins("MOVD", "·"+op.Hot.Limit+"(SB)", s1)
 		e.ins("CBZ", s1, "slow")
 	}
-	e.comment("area = TPIDR_EL0 + threadAreaOffset; unusable if 0, owned by another M, if")
-	e.comment("threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0")
+	e.comment("area = TPIDR_EL0 + " + ir.GlobalAreaOffset + "; unusable if 0, owned by another M, if")
+	e.comment(ir.GlobalOwnerOffset + " is all ones (the package's ops are disabled), or if cpu_id < 0")
 	e.ins("MRS", "TPIDR_EL0", area)
 	e.ins("CBZ", area, unregistered)
-	e.ins("MOVD", "·threadOwnerOffset(SB)", s1)
+	e.ins("MOVD", "·"+ir.GlobalOwnerOffset+"(SB)", s1)
 	e.ins("CBZ", s1, "owned")
 	e.ins("CMN", "$1", s1)
 	e.ins("BEQ", unregistered)
 	e.ins("MOVD", fmt.Sprintf("(%s)(%s)", area, s1), s2)
-	e.ins("MOVD", fmt.Sprintf("%d(g)", ir.RuntimeGMOffset), s1) // g.m
+	e.ins("MOVD", fmt.Sprintf("%d(g)", arch.GMOffset), s1) // g.m
 	e.ins("CMP", s1, s2)
 	e.ins("BNE", unregistered)
 	e.label("owned")
-	e.ins("MOVD", "·threadAreaOffset(SB)", s1)
+	e.ins("MOVD", "·"+ir.GlobalAreaOffset+"(SB)", s1)
 	e.ins("ADD", s1, area, area)
 	e.ins("MOVWU", fmt.Sprintf("%d(%s)", ir.AreaCPUID, area), s1)
 	e.ins("TBNZ", "$31", s1, unregistered)
@@ -154,13 +166,12 @@ func function(e *emitter, f *ir.Function) error {
 	e.ins("MOVD", "$"+f.Desc()+"<>(SB)", s1)
 	e.ins("MOVD", s1, fmt.Sprintf("%d(%s)", ir.AreaCS, area))
 	e.comment("start_ip marker: ADR ZR, #imm (no-op)")
-	e.ins("WORD", fmt.Sprintf("$%#08x", ir.ARM64Start))
+	g.words(row.StartMarker)
+	e.ins("MOVD", "·"+ir.GlobalIndexOffset+"(SB)", s1)
+	e.ins("MOVWU", fmt.Sprintf("(%s)(%s)", area, s1), idx)
 	if hot {
-		e.ins("MOVD", "·"+ir.HotIndexOffset+"(SB)", s1)
-		e.ins("MOVWU", fmt.Sprintf("(%s)(%s)", area, s1), idx)
 		e.ins("MOVD", "·"+op.Hot.Limit+"(SB)", s1)
 	} else {
-		e.ins("MOVWU", fmt.Sprintf("%d(%s)", f.Index.Offset, area), idx)
 		e.ins("MOVD", slot["limit"], s1)
 	}
 	e.ins("CMP", s1, idx)
@@ -171,7 +182,7 @@ func function(e *emitter, f *ir.Function) error {
 		}
 	}
 	e.comment("post_commit_ip marker: ADR ZR, #imm (no-op)")
-	e.ins("WORD", fmt.Sprintf("$%#08x", ir.ARM64PostCommit))
+	g.words(row.PostCommitMarker)
 	for _, r := range op.Results {
 		e.ins("MOVD", g.reg(r.V), slot[r.Name])
 	}
@@ -200,8 +211,8 @@ func function(e *emitter, f *ir.Function) error {
 func (g *gen) signature() {
 	e, f := g.emitter, g.f
 	e.comment("abort signature (BRK #0x45e0); abort_ip follows")
-	e.ins("WORD", fmt.Sprintf("$%#08x", ir.ARM64Signature))
-	e.ins("MOVD", fmt.Sprintf("$·zopAborts+%d(SB)", 8*f.Num), s1)
+	g.words([]uint32{row.Signature})
+	e.ins("MOVD", fmt.Sprintf("$·%s+%d(SB)", ir.Aborts, 8*f.Num), s1)
 	e.label("abortinc")
 	e.ins("LDAXR", "("+s1+")", s2)
 	e.ins("ADD", "$1", s2, s2)

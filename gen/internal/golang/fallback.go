@@ -28,9 +28,9 @@ func Fallback(ops []*ir.Op, t Target) ([]byte, error) {
 		f.p(")")
 	}
 	f.p("")
-	f.p("// fallbackPtrSize is the size of a pointer on the platform that builds the")
+	f.p("// zopPtrSize is the size of a pointer on the platform that builds the")
 	f.p("// fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.")
-	f.p("const fallbackPtrSize = 4 << (^uintptr(0) >> 63)")
+	f.p("const zopPtrSize = 4 << (^uintptr(0) >> 63)")
 	for _, op := range ops {
 		if op.Hot != nil {
 			continue // a hot op's fallback is its hand-written slow path
@@ -77,7 +77,7 @@ func (g *fb) addr(a ir.Addr, ptr bool) string {
 	slots := ptr && a.Index != 0 && a.Scale == 8
 	if a.Index != 0 {
 		if slots {
-			s = fmt.Sprintf("unsafe.Add(%s, %s*fallbackPtrSize)", s, g.word(a.Index))
+			s = fmt.Sprintf("unsafe.Add(%s, %s*zopPtrSize)", s, g.word(a.Index))
 		} else {
 			s = fmt.Sprintf("unsafe.Add(%s, %s*%d)", s, g.word(a.Index), a.Scale)
 		}
@@ -85,9 +85,9 @@ func (g *fb) addr(a ir.Addr, ptr bool) string {
 	switch {
 	case a.Off == 0:
 	case slots && a.Off%8 == 0:
-		s = fmt.Sprintf("unsafe.Add(%s, %d*fallbackPtrSize)", s, a.Off/8)
+		s = fmt.Sprintf("unsafe.Add(%s, %d*zopPtrSize)", s, a.Off/8)
 	case slots:
-		s = fmt.Sprintf("unsafe.Add(%s, %d*fallbackPtrSize%+d)", s, a.Off/8, a.Off%8)
+		s = fmt.Sprintf("unsafe.Add(%s, %d*zopPtrSize%+d)", s, a.Off/8, a.Off%8)
 	default:
 		s = fmt.Sprintf("unsafe.Add(%s, %d)", s, a.Off)
 	}
@@ -120,9 +120,9 @@ func fallback(f *file, op *ir.Op) error {
 		return "return " + strings.Join(zeros, ", ") + ", " + status
 	}
 	f.p("")
-	comment(f, fmt.Sprintf("fallback%s is the portable op%sCPU/MMCID: the same effect on slot\nshard, chosen by the caller, under that shard's fallback lock; idx returns\nshard. The op %s", op.Name, op.Name, op.Doc))
-	f.p("func fallback%s(shard uintptr, %s) (%s) {", op.Name, strings.Join(ps, ", "), strings.Join(rs, ", "))
-	f.p("if shard >= limit { %s }", ret("statusIndexRange"))
+	comment(f, fmt.Sprintf("%s%s is the portable %s%s: the same effect on slot shard, chosen\nby the caller, under that shard's fallback lock; idx returns shard. The op %s", ir.FallbackPrefix, op.Name, ir.OpPrefix, op.Name, op.Doc))
+	f.p("func %s%s(shard uintptr, %s) (%s) {", ir.FallbackPrefix, op.Name, strings.Join(ps, ", "), strings.Join(rs, ", "))
+	f.p("if shard >= limit { %s }", ret("zopStatusIndexRange"))
 	f.p("lk := rseqop.FallbackLock(shard)")
 	f.p("lk.Lock()")
 	f.p("defer lk.Unlock()")
@@ -217,7 +217,7 @@ func fallback(f *file, op *ir.Op) error {
 			out = append(out, fmt.Sprintf("uintptr(v%d)", r.V))
 		}
 	}
-	out = append(out, "shard", "statusOK")
+	out = append(out, "shard", "zopStatusOK")
 	f.p("return %s", strings.Join(out, ", "))
 	f.p("}")
 	return nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gorseq/rseq/gen/ir"
+	"github.com/gorseq/rseq/internal/arch"
 )
 
 // Target names the package the files are generated into.
@@ -80,13 +81,10 @@ func comment(f *file, text string) {
 
 func declDoc(f *file, fn *ir.Function) {
 	if h := fn.Op.Hot; h != nil {
-		comment(f, fmt.Sprintf("%s %s\nHot op (DESIGN.md, \"Hot ops\"): the slot index is the calling thread's cpu_id or\nmm_cid (the area field at hotIndexOffset), read inside the critical section and\nchecked against %s. Every failure (no usable rseq area, %s is 0, index out of\nrange, %s) jumps to %s, which has this function's frame\nand returns to the caller in its place.", fn.Name(), fn.Op.Doc, h.Limit, h.Limit, strings.Join(fn.Op.Fails, "; "), h.Slow))
+		comment(f, fmt.Sprintf("%s %s\nHot op (DESIGN.md, \"Hot ops\"): the slot index is the calling thread's cpu_id or\nmm_cid (the area field at %s), read inside the critical section and\nchecked against %s. Every failure (no usable rseq area, %s is 0, index out of\nrange, %s) jumps to %s, which has this function's frame\nand returns to the caller in its place.", fn.Name(), fn.Op.Doc, ir.GlobalIndexOffset, h.Limit, h.Limit, strings.Join(fn.Op.Fails, "; "), h.Slow))
 		return
 	}
-	comment(f, fmt.Sprintf("%s %s\nThe slot index is the calling thread's %s, read inside the critical section;\nidx returns it. status: 0 committed; k >= 1 the op's failure k (nothing\ncommitted); -1 no usable rseq area on this thread; -2 idx >= limit.\nResults other than idx are zero unless status is 0.", fn.Name(), fn.Op.Doc, fn.Index.Field))
-	if fn.Index == ir.IndexMMCID {
-		comment(f, "Use it only where the kernel fills mm_cid (Linux 6.3+, rseqop.Status().Index ==\n\"mm_cid\"): on older\nkernels mm_cid is never written, every thread would get the same slot on\ndifferent CPUs, and the section would no longer be exclusive.")
-	}
+	comment(f, fmt.Sprintf("%s is the critical section of %s%s, which the package calls: %s", fn.Name(), ir.OpPrefix, fn.Op.Name, fn.Op.Doc))
 }
 
 // escapeDoc writes //go:noescape where no pointer argument of fn outlives
@@ -105,14 +103,24 @@ func escapeDoc(f *file, fn *ir.Function) {
 	}
 }
 
+// asmConstraint is the build constraint of the files with assembly: Linux
+// on every architecture of the table (internal/arch), without purego.
+func asmConstraint() string {
+	var as []string
+	for _, a := range arch.All {
+		as = append(as, a.GOARCH)
+	}
+	return "linux && (" + strings.Join(as, " || ") + ") && !purego"
+}
+
 // Asm returns zops_asm.go: declarations of the asm functions.
 func Asm(fns []*ir.Function, t Target) ([]byte, error) {
-	f := header(t, "linux && (amd64 || arm64) && !purego", "unsafe")
-	f.p("// zopAddrs stores the ABI0 entry of every generated function in fns and")
+	f := header(t, asmConstraint(), "unsafe")
+	f.p("// %s stores the ABI0 entry of every generated function in fns and", ir.Addrs)
 	f.p("// the address of its rseq_cs descriptor in descs, in op table order.")
 	f.p("//")
 	f.p("//go:noescape")
-	f.p("func zopAddrs(fns, descs *[zopCount]unsafe.Pointer)")
+	f.p("func %s(fns, descs *[zopCount]unsafe.Pointer)", ir.Addrs)
 	f.p("")
 	f.p("// zopHaveAsm says that this build has the critical sections.")
 	f.p("//")
@@ -128,15 +136,15 @@ func Asm(fns []*ir.Function, t Target) ([]byte, error) {
 	return f.gofmt()
 }
 
-// NoAsm returns zops_noasm.go: stand-ins that report statusUnregistered so
-// that every caller takes its fallback.
+// NoAsm returns zops_noasm.go: stand-ins that report zopStatusUnregistered
+// so that every caller takes its fallback.
 func NoAsm(fns []*ir.Function, t Target) ([]byte, error) {
-	f := header(t, "!linux || !(amd64 || arm64) || purego", "unsafe")
+	f := header(t, "!("+asmConstraint()+")", "unsafe")
 	f.p("// There are no critical sections on this platform or in purego builds;")
 	f.p("// the stand-ins below send callers to the fallbacks (and Register, given")
 	f.p("// no addresses, refuses the package).")
 	f.p("")
-	f.p("func zopAddrs(fns, descs *[zopCount]unsafe.Pointer) {}")
+	f.p("func %s(fns, descs *[zopCount]unsafe.Pointer) {}", ir.Addrs)
 	f.p("")
 	f.p("// zopHaveAsm says that this build has no critical sections.")
 	f.p("//")
@@ -178,10 +186,51 @@ func NoAsm(fns []*ir.Function, t Target) ([]byte, error) {
 				zeros = append(zeros, "0")
 			}
 		}
-		f.p("func %s(%s) (%s) { return %s, statusUnregistered }", fn.Name(), strings.Join(ps, ", "), strings.Join(rs, ", "), strings.Join(zeros, ", "))
+		f.p("func %s(%s) (%s) { return %s, zopStatusUnregistered }", fn.Name(), strings.Join(ps, ", "), strings.Join(rs, ", "), strings.Join(zeros, ", "))
 	}
 	return f.gofmt()
 }
+
+// opWrappers writes op<Name> for every op of the status protocol: the
+// function the package calls. It runs the critical section and, while the
+// calling thread has no usable rseq area, registers it (zopSlowPath) and
+// tries again, zopTries times at most: the policy every caller needs,
+// written once (DESIGN.md, "Generated code conventions").
+func opWrappers(f *file, fns []*ir.Function) {
+	for _, fn := range fns {
+		if fn.Op.Hot != nil {
+			continue
+		}
+		params, results, _ := fn.Frame()
+		var ps, args, rs []string
+		for _, p := range params {
+			ps = append(ps, p.Name+" "+p.GoType)
+			args = append(args, p.Name)
+		}
+		for _, r := range results {
+			rs = append(rs, r.Name+" "+r.GoType)
+		}
+		var names []string
+		for _, r := range results {
+			names = append(names, r.Name)
+		}
+		f.p("")
+		comment(f, fmt.Sprintf("%s%s %s\nThe slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),\nread inside the critical section; idx returns it. status: %s (0) committed;\nk >= 1 the op's failure k (nothing committed); %s (-1): this thread\ncannot use rseq (none in the process, a thread whose registration belongs to\nsomeone else, the package's ops refused: Register's zopErr): fall back;\n%s (-2): idx >= limit, fall back for this call. Results other\nthan idx are zero unless status is 0. A thread without an area yet is\nregistered (zopSlowPath) and the section tried again, %d times at most.", ir.OpPrefix, fn.Op.Name, fn.Op.Doc, "zopStatusOK", "zopStatusUnregistered", "zopStatusIndexRange", zopTries))
+		f.p("//")
+		f.p("//lint:ignore U1000 for the package's own code; it may call only some of its ops")
+		f.p("func %s%s(%s) (%s) {", ir.OpPrefix, fn.Op.Name, strings.Join(ps, ", "), strings.Join(rs, ", "))
+		f.p("for try := 1; ; try++ {")
+		f.p("%s = %s(%s)", strings.Join(names, ", "), fn.Name(), strings.Join(args, ", "))
+		f.p("if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() { return %s }", strings.Join(names, ", "))
+		f.p("}")
+		f.p("}")
+	}
+}
+
+// zopTries bounds how often op<Name> runs the section on a thread that had
+// no usable area: registered, the next try succeeds unless the goroutine
+// moved to another such thread in between.
+const zopTries = 3
 
 // slowPathAssertions makes the package fail to compile when a hot op's
 // slow path has another signature than the op (an edit after generation):
@@ -217,12 +266,15 @@ func Table(fns []*ir.Function, t Target, consts []ir.Const) ([]byte, error) {
 	f := header(t, "", "unsafe", RuntimePath)
 	f.p(`// Status values of the generated ops (DESIGN.md).
 const (
-	statusOK           = %d // committed
-	statusUnregistered = %d // no usable rseq area on this thread: slow path, then retry or fall back
-	statusIndexRange   = %d // idx >= limit: fall back for this call
+	zopStatusOK           = %d // committed
+	zopStatusUnregistered = %d // no usable rseq area on this thread: fall back
+	zopStatusIndexRange   = %d // idx >= limit: fall back for this call
 )
 
-// zopCount is the number of generated asm functions (two per op, one per hot op).
+// zopTries bounds the tries of op<Name> on a thread without an area yet.
+const zopTries = %d
+
+// zopCount is the number of generated asm functions (one per op).
 const zopCount = %d
 
 // zopPackage is the import path this package's ops register under.
@@ -242,19 +294,19 @@ var zopAborts [zopCount]uint64
 // anything.
 var (
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	threadAreaOffset uintptr
+	zopAreaOffset uintptr
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	threadOwnerOffset uintptr = rseqop.OwnerDisabled
-	// hotIndexOffset is the offset in struct rseq of the field hot ops
+	zopOwnerOffset uintptr = rseqop.OwnerDisabled
+	// zopIndexOffset is the offset in struct rseq of the field the ops
 	// index by: mm_cid where the kernel fills it, else cpu_id.
 	//
 	//lint:ignore U1000 read by assembly (zops_*.s), which staticcheck cannot see
-	hotIndexOffset uintptr
+	zopIndexOffset uintptr
 )
 
 // zopTable lists every generated function; entry i owns zopAborts[i] and
 // the i-th addresses zopAddrs returns.
-var zopTable = [zopCount]rseqop.Func{`, ir.StatusOK, ir.StatusUnregistered, ir.StatusIndexRange, len(fns), t.Path)
+var zopTable = [zopCount]rseqop.Func{`, ir.StatusOK, ir.StatusUnregistered, ir.StatusIndexRange, zopTries, len(fns), t.Path)
 	for _, fn := range fns {
 		var fails []string
 		for _, d := range fn.Op.Fails {
@@ -264,7 +316,7 @@ var zopTable = [zopCount]rseqop.Func{`, ir.StatusOK, ir.StatusUnregistered, ir.S
 		if fn.Op.Hot != nil {
 			slow = fmt.Sprintf(", Slow: %q", fn.Op.Hot.Slow)
 		}
-		f.p("{Op: %q, Name: %q, Index: %q, Fails: []string{%s}, NoEscape: %v%s},", fn.Op.Name, fn.Name(), fn.Index.Field, strings.Join(fails, ", "), fn.NoEscape(), slow)
+		f.p("{Op: %q, Name: %q, Fails: []string{%s}, NoEscape: %v%s},", fn.Op.Name, fn.Name(), strings.Join(fails, ", "), fn.NoEscape(), slow)
 	}
 	f.p("}")
 	slowPathAssertions(f, fns)
@@ -283,7 +335,7 @@ func zopRegister() error {
 	g, err := rseqop.Register(&rseqop.Ops{
 		Package: zopPackage, Funcs: zopTable[:], Entries: fns[:], Descs: descs[:], Aborts: zopAborts[:],
 	})
-	threadAreaOffset, threadOwnerOffset, hotIndexOffset = g.AreaOffset, g.OwnerOffset, g.IndexOffset
+	zopAreaOffset, zopOwnerOffset, zopIndexOffset = g.AreaOffset, g.OwnerOffset, g.IndexOffset
 	return err
 }
 
@@ -292,6 +344,7 @@ func zopRegister() error {
 // and reports whether retrying the op is worth it; false means: use the
 // fallback.
 func zopSlowPath() bool { return zopErr == nil && rseqop.SlowPath() }`)
+	opWrappers(f, fns)
 	if len(consts) > 0 {
 		f.p("")
 		f.p("// Layout assumptions of the ops, for the package's tests to check.")

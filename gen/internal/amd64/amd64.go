@@ -21,7 +21,11 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 
 	"github.com/gorseq/rseq/gen/ir"
+	"github.com/gorseq/rseq/internal/arch"
 )
+
+// row is amd64's entry in the architecture table: markers, signature.
+var row, _ = arch.Lookup("amd64")
 
 // Registers: the IR's register indices map to regs; area holds the rseq
 // area from the prologue to the end (retry needs it); scratch is for
@@ -93,14 +97,21 @@ func long(ctx *build.Context, x uint32) {
 	ctx.Instruction(&avoir.Instruction{Opcode: "LONG", Operands: []operand.Op{operand.U32(x)}})
 }
 
+// words emits ws as LONG directives (an instruction in little-endian words).
+func words(ctx *build.Context, ws []uint32) {
+	for _, w := range ws {
+		long(ctx, w)
+	}
+}
+
 // addrs emits zopAddrs, which returns the ABI0 entry of every function and
 // the address of its descriptor.
 func addrs(ctx *build.Context, pkg *types.Package, fns []*ir.Function) {
-	ctx.Function("zopAddrs")
+	ctx.Function(ir.Addrs)
 	ctx.Attributes(attr.NOSPLIT)
 	n := len(fns)
 	sig(ctx, pkg, fmt.Sprintf("func(fns, descs *[%d]unsafe.Pointer)", n))
-	ctx.Doc("zopAddrs stores the ABI0 entry of every generated function in fns and the address of its rseq_cs descriptor in descs, in op table order.")
+	ctx.Doc(ir.Addrs + " stores the ABI0 entry of every generated function in fns and the address of its rseq_cs descriptor in descs, in op table order.")
 	ctx.Load(ctx.Param("fns"), reg.RDI)
 	ctx.Load(ctx.Param("descs"), reg.RSI)
 	for i, f := range fns {
@@ -168,7 +179,7 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 	ctx.Function(f.Name())
 	ctx.Attributes(attr.NOSPLIT)
 	sig(ctx, pkg, "func"+f.GoSignature())
-	ctx.Doc(fmt.Sprintf("%s: see the Go declaration. Indexed by %s.", f.Name(), f.Index.Field))
+	ctx.Doc(fmt.Sprintf("%s: see the Go declaration.", f.Name()))
 	idx := g.reg(ir.Idx)
 
 	hot := op.Hot != nil
@@ -180,31 +191,29 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 		ctx.CMPQ(sym("·"+op.Hot.Limit), operand.Imm(0))
 		ctx.JEQ(operand.LabelRef("slow"))
 	}
-	ctx.Comment("area = thread word (MOVQ FS:0, AX) + threadAreaOffset; unusable if 0, if the")
-	ctx.Comment("ownership word (threadOwnerOffset != 0: cgo ModeShared) is not > 0, if")
-	ctx.Comment("threadOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0")
+	ctx.Comment("area = thread word (MOVQ FS:0, AX) + " + ir.GlobalAreaOffset + "; unusable if 0, if the")
+	ctx.Comment("ownership word (" + ir.GlobalOwnerOffset + " != 0: cgo ModeShared) is not > 0, if")
+	ctx.Comment(ir.GlobalOwnerOffset + " is all ones (the package's ops are disabled), or if cpu_id < 0")
 	raw(ctx, 0x64, 0x48, 0x8b, 0x04, 0x25)
 	long(ctx, 0)
 	ctx.TESTQ(area, area)
 	ctx.JZ(operand.LabelRef(unregistered))
-	ctx.CMPQ(sym("·threadOwnerOffset"), operand.Imm(0))
+	ctx.CMPQ(sym("·"+ir.GlobalOwnerOffset), operand.Imm(0))
 	ctx.JNE(operand.LabelRef("ownercheck")) // out of line: no taken branch where there is no ownership word
 	ctx.Label("owned")
-	ctx.ADDQ(sym("·threadAreaOffset"), area)
+	ctx.ADDQ(sym("·"+ir.GlobalAreaOffset), area)
 	ctx.CMPL(operand.Mem{Base: area, Disp: ir.AreaCPUID}, operand.Imm(0))
 	ctx.JLT(operand.LabelRef(unregistered))
 	ctx.Label("retry")
 	ctx.LEAQ(staticSym(f.Desc()), scratch)
 	ctx.MOVQ(scratch, operand.Mem{Base: area, Disp: ir.AreaCS})
 	ctx.Comment("start_ip marker: NOPL with immediate \"rsqS\"")
-	long(ctx, ir.AMD64MarkerPrefix)
-	long(ctx, ir.AMD64Start)
+	words(ctx, row.StartMarker)
+	ctx.MOVQ(sym("·"+ir.GlobalIndexOffset), scratch)
+	ctx.MOVL(operand.Mem{Base: area, Index: scratch, Scale: 1}, idx.As32())
 	if hot {
-		ctx.MOVQ(sym("·"+ir.HotIndexOffset), scratch)
-		ctx.MOVL(operand.Mem{Base: area, Index: scratch, Scale: 1}, idx.As32())
 		ctx.CMPQ(idx, sym("·"+op.Hot.Limit))
 	} else {
-		ctx.MOVL(operand.Mem{Base: area, Disp: f.Index.Offset}, idx.As32())
 		lb, err := ctx.Param("limit").Resolve()
 		if err != nil {
 			return err
@@ -224,8 +233,7 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 		}
 	}
 	ctx.Comment("post_commit_ip marker: NOPL with immediate \"rsqC\"")
-	long(ctx, ir.AMD64MarkerPrefix)
-	long(ctx, ir.AMD64PostCommit)
+	words(ctx, row.PostCommitMarker)
 	for _, r := range op.Results {
 		ctx.MOVQ(g.reg(r.V), g.result(r.Name))
 	}
@@ -255,13 +263,13 @@ func function(ctx *build.Context, pkg *types.Package, f *ir.Function) error {
 }
 
 // ownerCheck emits the out-of-line ownership word check: to unusable if
-// threadOwnerOffset is all ones (rseqop.OwnerDisabled: the package's ops
+// the ownership offset is all ones (rseqop.OwnerDisabled: the package's ops
 // never run), back to owned if the word is > 0, else on into the code that
 // follows (the unusable-area exit, unusable).
 func (g *gen) ownerCheck(unusable string) {
 	ctx := g.ctx
 	ctx.Label("ownercheck")
-	ctx.MOVQ(sym("·threadOwnerOffset"), scratch)
+	ctx.MOVQ(sym("·"+ir.GlobalOwnerOffset), scratch)
 	ctx.CMPQ(scratch, operand.I32(-1))
 	ctx.JEQ(operand.LabelRef(unusable))
 	ctx.CMPQ(operand.Mem{Base: area, Index: scratch, Scale: 1}, operand.Imm(0))
@@ -272,12 +280,12 @@ func (g *gen) ownerCheck(unusable string) {
 func (g *gen) signature() {
 	ctx, f := g.ctx, g.f
 	ctx.Comment("abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows")
-	raw(ctx, ir.AMD64SigPrefix[:]...)
-	long(ctx, ir.Signature)
+	raw(ctx, row.SignaturePrefix...)
+	long(ctx, row.Signature)
 	// The address goes through a register so that LOCK stays the prefix of
 	// INCQ even where dynamic linking rewrites a global access into a GOT
 	// load followed by the access.
-	ctx.LEAQ(operand.Mem{Symbol: operand.Symbol{Name: "·zopAborts"}, Base: reg.StaticBase, Disp: 8 * f.Num}, scratch)
+	ctx.LEAQ(operand.Mem{Symbol: operand.Symbol{Name: "·" + ir.Aborts}, Base: reg.StaticBase, Disp: 8 * f.Num}, scratch)
 	ctx.Instruction(&avoir.Instruction{Opcode: "LOCK"})
 	ctx.INCQ(operand.Mem{Base: scratch})
 	ctx.JMP(operand.LabelRef("retry"))
