@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorseq/rseq/internal/testutil"
+	"github.com/gorseq/rseq/rseqop"
 )
 
 func TestCounterZeroValue(t *testing.T) {
@@ -53,7 +54,7 @@ func TestCounterUsesCriticalSection(t *testing.T) {
 		t.Skipf("Counter on its fallback: %s (fence: %v)", proc.reason, proc.fenceErr)
 	}
 	var c Counter
-	th := Pin()
+	th := rseqop.Pin()
 	defer th.Unpin()
 	c.Add(1) // allocates
 	for i := 0; i < 1000; i++ {

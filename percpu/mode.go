@@ -8,23 +8,10 @@ import (
 	"github.com/gorseq/rseq/rseqop"
 )
 
-// Mode says where the threads of this process get their rseq areas from
-// (rseqop.Mode). It is decided once, when the process initialises, and
-// never changes.
-type Mode = rseqop.Mode
-
-// The modes (see rseqop.Mode).
-const (
-	ModeNone   = rseqop.ModeNone
-	ModeLibc   = rseqop.ModeLibc
-	ModeShared = rseqop.ModeShared
-	ModeSelf   = rseqop.ModeSelf
-)
-
 // process is what rseqop decided for the process and whether percpu's own
 // generated ops passed validation (zopErr, from zops_table.go).
 type process struct {
-	mode     Mode
+	mode     rseqop.Mode
 	reason   string // why ModeNone or why the fast path is off, or ""
 	features rseqabi.Features
 	libc     libc.Info

@@ -10,10 +10,11 @@ import (
 
 	"github.com/gorseq/rseq/internal/testutil"
 	"github.com/gorseq/rseq/rseqabi"
+	"github.com/gorseq/rseq/rseqop"
 )
 
 // TestUnavailableChild runs in a child whose rseq(2) fails from its first
-// instruction: the process must choose ModeNone (or, with cgo, find glibc's
+// instruction: the process must choose rseqop.ModeNone (or, with cgo, find glibc's
 // failed registration) and every structure must stay exact.
 func TestUnavailableChild(t *testing.T) {
 	if !testutil.IsSubprocess() {
@@ -21,15 +22,15 @@ func TestUnavailableChild(t *testing.T) {
 	}
 	s := Status()
 	t.Logf("%v", s)
-	if s.FastPath || s.Mode != ModeNone {
+	if s.FastPath || s.Mode != rseqop.ModeNone {
 		t.Fatalf("fast path %v, mode %v under a filter that rejects rseq", s.FastPath, s.Mode)
 	}
 	if s.Reason == "" {
 		t.Fatal("no reason reported")
 	}
-	th := Pin()
-	if th.Err() == nil || !errors.Is(th.Err(), ErrUnavailable) {
-		t.Errorf("Pin: Err = %v, want ErrUnavailable", th.Err())
+	th := rseqop.Pin()
+	if th.Err() == nil || !errors.Is(th.Err(), rseqop.ErrUnavailable) {
+		t.Errorf("Pin: Err = %v, want rseqop.ErrUnavailable", th.Err())
 	}
 	if cpu := th.CPU(); cpu < 0 {
 		t.Errorf("CPU() = %d without rseq (getcpu fallback)", cpu)
@@ -62,7 +63,7 @@ func TestTasksetChild(t *testing.T) {
 	if runtime.NumCPU() != 1 {
 		t.Fatalf("NumCPU %d in the child, want 1", runtime.NumCPU())
 	}
-	th := Pin()
+	th := rseqop.Pin()
 	cpu := th.CPU()
 	th.Unpin()
 	if cpu != 1 {

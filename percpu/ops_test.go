@@ -19,7 +19,7 @@ import (
 // variants and on its fallback, against a model, under forced aborts
 // (opStress). They run the same way on amd64, on arm64 under
 // qemu-system-aarch64 (internal/vmtest) and, with the fast path off
-// (purego, ModeNone, qemu-user), on the fallbacks alone.
+// (purego, rseqop.ModeNone, qemu-user), on the fallbacks alone.
 
 const opStride = 64 // one cache line per slot
 
@@ -453,7 +453,7 @@ func TestOpsDisabled(t *testing.T) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	th := Pin()
+	th := rseqop.Pin()
 	defer th.Unpin()
 	cs := &th.Area().CS
 	saved := zopOwnerOffset

@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/gorseq/rseq/internal/testutil"
+	"github.com/gorseq/rseq/rseqop"
 	"golang.org/x/sys/unix"
 )
 
@@ -725,7 +726,7 @@ func TestPoolStrayThreads(t *testing.T) {
 	wg.Wait()
 	tr.checkQuiescent(p, 0)
 	stray := 0
-	for _, th := range Threads() {
+	for _, th := range rseqop.Threads() {
 		if th.Err != nil {
 			stray++
 		}
@@ -1025,7 +1026,7 @@ func poolGCDrain(t *testing.T, n int) bool {
 // slotIndex returns the per-CPU index the calling thread's ops use now:
 // its mm_cid or its CPU, as the process indexes (Status().Index).
 func slotIndex() int {
-	th := Pin()
+	th := rseqop.Pin()
 	defer th.Unpin()
 	if proc.useMMCID {
 		return th.MMCID()

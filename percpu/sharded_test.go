@@ -126,7 +126,7 @@ func TestShardedUsesCriticalSection(t *testing.T) {
 		t.Skipf("Sharded on its locked shards: %s (fence: %v)", proc.reason, proc.fenceErr)
 	}
 	var s Sharded[tally]
-	th := Pin()
+	th := rseqop.Pin()
 	defer th.Unpin()
 	for range 1000 {
 		s.Update(func(x *tally) { x.add(t, 2) })
@@ -256,7 +256,7 @@ func TestShardedBlockedHolder(t *testing.T) {
 }
 
 // lockedOnly allocates s's shards as with the fast path off: the locked
-// shards alone (ModeNone, -tags purego, Linux < 5.10).
+// shards alone (rseqop.ModeNone, -tags purego, Linux < 5.10).
 func lockedOnly[T any](s *Sharded[T]) {
 	fp := proc.fastPath
 	proc.fastPath = false
@@ -345,7 +345,7 @@ func lockedShardUpdates(s *Sharded[tally]) (n int64) {
 // shard) and in Range and All.
 func TestShardedPanic(t *testing.T) {
 	var s Sharded[tally]
-	th := Pin()
+	th := rseqop.Pin()
 	defer th.Unpin()
 	for i := range 100 {
 		func() {
@@ -393,7 +393,7 @@ func TestShardedNested(t *testing.T) {
 		t.Skip("on the locked shards alone a nested Update may deadlock (see Update)")
 	}
 	var s Sharded[tally]
-	th := Pin()
+	th := rseqop.Pin()
 	defer th.Unpin()
 	s.Update(func(outer *tally) {
 		s.Update(func(inner *tally) {
@@ -410,7 +410,7 @@ func TestShardedNested(t *testing.T) {
 }
 
 // TestShardedLockedOnly runs the exactness test on a Sharded built while
-// the fast path is off: the locked shards alone (what ModeNone, -tags
+// the fast path is off: the locked shards alone (what rseqop.ModeNone, -tags
 // purego and Linux < 5.10 use).
 func TestShardedLockedOnly(t *testing.T) {
 	var s Sharded[tally]
@@ -554,7 +554,7 @@ func TestShardedStrayThreads(t *testing.T) {
 		t.Error("no update went to the locked shards")
 	}
 	stray := 0
-	for _, th := range Threads() {
+	for _, th := range rseqop.Threads() {
 		if th.Err != nil {
 			stray++
 		}

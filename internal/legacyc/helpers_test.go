@@ -5,11 +5,11 @@ package legacyc
 import (
 	"unsafe"
 
-	"github.com/gorseq/rseq/percpu"
+	"github.com/gorseq/rseq/rseqop"
 	"golang.org/x/sys/unix"
 )
 
-func unsafeAreaPtr(th percpu.Thread) unsafe.Pointer { return unsafe.Pointer(th.Area()) }
+func unsafeAreaPtr(th rseqop.Thread) unsafe.Pointer { return unsafe.Pointer(th.Area()) }
 
 func currentCPU() int {
 	var c, n uint32

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorseq/rseq/internal/testutil"
 	"github.com/gorseq/rseq/percpu"
+	"github.com/gorseq/rseq/rseqop"
 )
 
 // inChildWithoutGlibcRseq re-runs the test in a child where glibc does not
@@ -31,7 +32,7 @@ func onFreshLockedThread(t *testing.T, f func()) {
 	go func() {
 		defer close(done)
 		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		if err := percpu.Release(); err != nil {
+		if err := rseqop.Release(); err != nil {
 			t.Errorf("Release: %v", err)
 		}
 		if Refcount() != 0 || CPUID() != -1 {
@@ -49,7 +50,7 @@ func TestCFirstThenGo(t *testing.T) {
 	if !inChildWithoutGlibcRseq(t) {
 		return
 	}
-	if s := percpu.Status(); s.Mode != percpu.ModeShared {
+	if s := percpu.Status(); s.Mode != rseqop.ModeShared {
 		t.Fatalf("mode %v, want shared (%s)", s.Mode, s.Reason)
 	}
 	onFreshLockedThread(t, func() {
@@ -59,7 +60,7 @@ func TestCFirstThenGo(t *testing.T) {
 		if CPUID() < 0 || Refcount() != 1 {
 			t.Fatalf("after C register: cpu_id %d refcount %d", CPUID(), Refcount())
 		}
-		th := percpu.Pin()
+		th := rseqop.Pin()
 		if th.Err() != nil {
 			t.Fatalf("Pin: %v", th.Err())
 		}
@@ -77,7 +78,7 @@ func TestCFirstThenGo(t *testing.T) {
 			t.Errorf("counter = %d", c.Load())
 		}
 		th.Unpin()
-		if err := percpu.Release(); err != nil {
+		if err := rseqop.Release(); err != nil {
 			t.Errorf("Release: %v", err)
 		}
 		if Refcount() != 1 {
@@ -102,7 +103,7 @@ func TestGoFirstThenC(t *testing.T) {
 		return
 	}
 	onFreshLockedThread(t, func() {
-		th := percpu.Pin()
+		th := rseqop.Pin()
 		if th.Err() != nil {
 			t.Fatalf("Pin: %v", th.Err())
 		}
@@ -116,7 +117,7 @@ func TestGoFirstThenC(t *testing.T) {
 			t.Fatalf("C unregister: %v refcount %d cpu_id %d", err, Refcount(), CPUID())
 		}
 		th.Unpin()
-		if err := percpu.Release(); err != nil {
+		if err := rseqop.Release(); err != nil {
 			t.Errorf("Release: %v", err)
 		}
 		if Refcount() != 0 || CPUID() != -1 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorseq/rseq/internal/testutil"
 	"github.com/gorseq/rseq/percpu"
+	"github.com/gorseq/rseq/rseqop"
 )
 
 // foreignSignature is what a C library built with another signature
@@ -29,7 +30,7 @@ func TestForeignSignature(t *testing.T) {
 	if !inChildWithoutGlibcRseq(t) {
 		return
 	}
-	if s := percpu.Status(); s.Mode != percpu.ModeShared || !s.FastPath {
+	if s := percpu.Status(); s.Mode != rseqop.ModeShared || !s.FastPath {
 		t.Fatalf("mode %v fast path %v, want shared with the fast path (%s)", s.Mode, s.FastPath, s.Reason)
 	}
 	UseSignature(foreignSignature)
@@ -59,7 +60,7 @@ func TestForeignSignature(t *testing.T) {
 		if got := c.Load(); got != int64(added) {
 			t.Errorf("counter = %d, want %d", got, added)
 		}
-		th := percpu.Pin()
+		th := rseqop.Pin()
 		if err := th.Err(); err == nil || !strings.Contains(err.Error(), "signature") {
 			t.Errorf("Pin on the foreign thread: Err = %v, want a signature mismatch", err)
 		}
@@ -68,7 +69,7 @@ func TestForeignSignature(t *testing.T) {
 			t.Errorf("Status().StrayThreads = %d, want this thread counted", s.StrayThreads)
 		}
 		found := false
-		for _, ti := range percpu.Threads() {
+		for _, ti := range rseqop.Threads() {
 			if ti.TID == tid {
 				found = true
 				if ti.Registered || ti.Err == nil {
@@ -89,15 +90,15 @@ func TestForeignSignature(t *testing.T) {
 		if err := Unregister(); err != nil || CPUID() != -1 {
 			t.Fatalf("C unregister: %v, cpu_id %d", err, CPUID())
 		}
-		if err := percpu.Release(); err != nil {
+		if err := rseqop.Release(); err != nil {
 			t.Errorf("Release of the stray thread: %v", err)
 		}
-		th = percpu.Pin()
+		th = rseqop.Pin()
 		if th.Err() != nil || Refcount() != 1 {
 			t.Errorf("Pin after C left: %v (refcount %d)", th.Err(), Refcount())
 		}
 		th.Unpin()
-		if err := percpu.Release(); err != nil || Refcount() != 0 {
+		if err := rseqop.Release(); err != nil || Refcount() != 0 {
 			t.Errorf("Release: %v (refcount %d)", err, Refcount())
 		}
 	})
@@ -117,7 +118,7 @@ func TestThreadIDAndStackReuse(t *testing.T) {
 		testutil.RunSubprocess(t, t.Name(), []string{"GLIBC_TUNABLES=glibc.pthread.rseq=0"}, testutil.SubprocessOptions{NewPIDNamespace: true})
 		return
 	}
-	if s := percpu.Status(); s.Mode != percpu.ModeShared || !s.FastPath {
+	if s := percpu.Status(); s.Mode != rseqop.ModeShared || !s.FastPath {
 		t.Fatalf("mode %v fast path %v, want shared with the fast path (%s)", s.Mode, s.FastPath, s.Reason)
 	}
 	var c percpu.Counter
@@ -153,7 +154,7 @@ func TestThreadIDAndStackReuse(t *testing.T) {
 			if Refcount() != 2 {
 				errs = append(errs, fmt.Sprintf("Go did not take a reference of its own: refcount %d, want 2", Refcount()))
 			}
-			if err := percpu.Release(); err != nil {
+			if err := rseqop.Release(); err != nil {
 				errs = append(errs, "Release: "+err.Error())
 			}
 			if Refcount() != 1 || CPUID() < 0 {
@@ -179,7 +180,7 @@ func TestThreadIDAndStackReuse(t *testing.T) {
 		if got := c.Load(); got != 2 {
 			t.Errorf("counter = %d, want 2", got)
 		}
-		for _, ti := range percpu.Threads() {
+		for _, ti := range rseqop.Threads() {
 			if ti.TID == first.tid {
 				t.Errorf("Threads() still lists exited thread %d: %+v", ti.TID, ti)
 			}

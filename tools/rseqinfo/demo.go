@@ -60,7 +60,7 @@ func runDemo(d time.Duration) {
 	wg.Wait()
 	el := time.Since(start)
 	slots, overflow := c.PerSlot()
-	fmt.Printf("\nLive demonstration: %d goroutines counting for %v with percpu.Counter\n", n, d)
+	fmt.Printf("\nLive: %d goroutines counting for %v with percpu.Counter\n", n, d)
 	fmt.Printf("  adds made:              %d (%.1f M/s)\n", made.Load(), float64(made.Load())/el.Seconds()/1e6)
 	fmt.Printf("  Reset totals + Load():  %d + %d = %d  (exact: %v)\n", resets.Load(), c.Load(), resets.Load()+c.Load(), resets.Load()+c.Load() == made.Load())
 	fmt.Printf("  per slot (%s) since the last Reset:", percpu.Status().Index)
@@ -70,13 +70,13 @@ func runDemo(d time.Duration) {
 		}
 	}
 	fmt.Printf(" overflow=%d\n", overflow)
-	fmt.Printf("  critical-section restarts (aborts) meanwhile: %d\n", counterAborts()-abortsBefore)
+	fmt.Printf("  restarts of the critical section (aborts) meanwhile: %d\n", counterAborts()-abortsBefore)
 }
 
 func counterAborts() uint64 {
 	var n uint64
 	for _, s := range percpu.OpStats() {
-		if s.Name == "LoadAddLoadLoadAddStore" {
+		if s.Name == "CounterAdd" || s.Name == "LoadAddLoadLoadAddStore" { // Add's hot op and its slow path
 			n += s.Aborts
 		}
 	}

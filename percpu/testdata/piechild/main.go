@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/gorseq/rseq/percpu"
+	"github.com/gorseq/rseq/rseqop"
 )
 
 func init() {
@@ -28,9 +29,9 @@ func main() {
 	}
 	s := percpu.Status()
 	fmt.Printf("status %v\n", s)
-	check(s.Mode == percpu.ModeSelf && s.FastPath, "mode %v fast path %v, want self with the fast path", s.Mode, s.FastPath)
+	check(s.Mode == rseqop.ModeSelf && s.FastPath, "mode %v fast path %v, want self with the fast path", s.Mode, s.FastPath)
 
-	th := percpu.Pin()
+	th := rseqop.Pin()
 	fmt.Printf("main-thread-err %v\n", th.Err())
 	th.Unpin()
 	if th.Err() == nil {
@@ -52,7 +53,7 @@ func main() {
 			defer wg.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			th := percpu.Pin()
+			th := rseqop.Pin()
 			if th.Err() != nil || th.Area() == nil || th.CPU() < 0 {
 				errs <- fmt.Errorf("worker thread: Pin: %v (area %p)", th.Err(), th.Area())
 			}
@@ -73,7 +74,7 @@ func main() {
 	check(c.Load() == (workers+1)*adds, "counter %d, want %d", c.Load(), (workers+1)*adds)
 
 	registered, stray := 0, 0
-	for _, ti := range percpu.Threads() {
+	for _, ti := range rseqop.Threads() {
 		switch {
 		case ti.TID == os.Getpid():
 			check(!ti.Registered && ti.Err != nil, "main thread listed as %+v, want stray", ti)
