@@ -8,8 +8,9 @@ import "unsafe"
 // code (Sharded.Update, which defers its release, is not): it
 // takes only the arguments the caller cannot avoid passing, reads the rest
 // from here, and leaves every failure by a tail jump into its Go slow path
-// (counterAddSlow, poolGetSlow, poolPutSlow, which have the asm function's
-// exact frame and return to the caller in its place). All are set once by
+// (counterAddSlow, poolGetSlow, poolPutSlow here, shardLockSlow in
+// sharded.go, which have the asm function's exact frame and return to the
+// caller in its place). All are set once by
 // setHotGlobals during package initialisation, before any op runs; the
 // index field's offset (zopIndexOffset) and the thread word offsets are the
 // generated glue's (zops_table.go), set by rseqop.Register.

@@ -8,8 +8,10 @@ import "unsafe"
 //
 //   - runtime.procPin/procUnpin (linkname): the P id, for shard choices and
 //     the per-P levels of the fallbacks.
-//   - runtime.writeBarrier (linkname): the flag PoolPush reads before its
-//     barrier-free pointer store (checked by TestWriteBarrierFlag).
+//   - runtime.writeBarrier (linkname): the flag the pool's ops read through
+//     writeBarrierFlag: PoolPush (a parameter) and PoolPut before their
+//     barrier-free pointer store, PoolGet before its clear (checked by
+//     TestWriteBarrierFlag).
 //
 // rseqop's runtime_internals.go has what thread registration takes (g.m,
 // m.tls).
@@ -43,9 +45,10 @@ var runtimeWriteBarrier struct {
 	alignme uint64
 }
 
-// writeBarrierFlag is the address the generated PoolPut op reads before its
-// pointer store (FailIfWriteBarrier in gen/ops): the op stores only while
-// the flag is 0, and the flag cannot change before the op returns, because
-// the runtime flips it with the world stopped and an assembly function has
-// no safe point.
+// writeBarrierFlag is the address of the flag the pool's ops read (gen/ops:
+// PoolPush's wb parameter, and the global PoolGet and PoolPut read through
+// WriteBarrierGlobal): they store or clear a pointer only while the flag is
+// 0 (PoolPut: or when the entry already holds x), and the flag cannot change
+// before the op returns, because the runtime flips it with the world
+// stopped and an assembly function has no safe point.
 var writeBarrierFlag = unsafe.Pointer(&runtimeWriteBarrier)

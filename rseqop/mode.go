@@ -56,10 +56,13 @@ var (
 	//
 	//lint:ignore U1000 read by assembly (threadword_*.s), which staticcheck cannot see
 	threadAreaOffset uintptr
-	// threadOwnerOffset is, on arm64 without cgo, the offset of the owning
-	// M pointer in the record the thread word points at; 0 elsewhere.
+	// threadOwnerOffset is 0 (no ownership check), the offset from the
+	// thread word of the thread's ownership word (cgo ModeShared:
+	// rseqabi/libc's gorseq_owner, which must be > 0), or, on arm64 without
+	// cgo, the offset of the owning M in the record the thread word points
+	// at (ModeSelf; compared with g.m).
 	//
-	//lint:ignore U1000 read by the arm64 assembly (threadword_arm64.s), which staticcheck cannot see
+	//lint:ignore U1000 read by assembly (threadword_*.s), which staticcheck cannot see
 	threadOwnerOffset uintptr
 )
 

@@ -178,7 +178,7 @@ type Stmt struct {
 	// scratch values the copy loop clobbers (allocated like any value).
 	CopyDst, CopySrc, CopyLen Value
 	Tmp                       [2]Value
-	// Add (Commit only): add A to the word at Addr instead of storing it.
+	// AddTo (Commit only): add A to the word at Addr instead of storing it.
 	// amd64 commits with one ADD-to-memory; arm64 loads and adds before
 	// the committing store.
 	AddTo bool

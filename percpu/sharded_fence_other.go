@@ -1,9 +1,0 @@
-//go:build !linux || !arm64 || purego
-
-package percpu
-
-// shardAcquireFence is a no-op: on amd64 loads are not reordered with
-// earlier loads (TSO), so the section's load of the lock word already
-// orders the shard's accesses after the previous holder's release; without
-// assembly there are no critical sections.
-func shardAcquireFence() {}
