@@ -34,32 +34,19 @@ import (
 // Memory ordering: what a goroutine wrote to an object before Put happens
 // before what the goroutine that Gets the same object does with it.
 //
-// Garbage collector safety. Every pooled object is referenced from a []*T
-// the pool owns and the collector scans. The per-P and shared levels are
-// written by Go code, with write barriers. The per-CPU caches are written
-// by assembly, which has no write barrier: Put's critical section stores
-// the object's pointer only after reading the runtime's write barrier flag
-// as off, in the same assembly function. The runtime flips that flag only
-// with the world stopped and an assembly function has no safe point, so
-// the store happens exactly when compiled Go code would store without a
-// barrier (no collection is marking). Get's critical section clears the
-// entry it pops under the same check (a deletion needs no barrier while the
-// collector is not marking), so the pool keeps no reference to what it
-// hands out. While the collector marks, Get still pops this CPU's cache but
-// leaves the popped pointer in the entry above the new top (a stale
-// reference: no store, so no barrier is due), and Put still pushes on this
-// CPU's cache when that entry already holds the object it puts (storing the
-// value a word already holds changes nothing the collector sees): a
-// goroutine that puts back what it got, last got first put (as defer
-// does), stays on the per-CPU cache through mark phases. Any other Put
-// while the collector marks uses the per-P cache. A thread's first Get,
-// before it has an rseq area, also leaves a stale reference. Stale
-// references keep their objects alive until a later Put reuses the entry;
-// they count towards Cap, and Trim drops them. Rarely, an abort right after
-// Get's clear drops the popped object from the pool (the garbage collector
-// frees it).
-// pool_fast.go has the details; TestPoolGCStress and TestPoolGCCheckmark
-// check them under constant collection.
+// Garbage collector safety: the per-CPU caches are written by assembly,
+// which has no write barrier, so their critical sections store or clear a
+// pointer only while the collector is not marking (they read the runtime's
+// write barrier flag in the same assembly function). While it marks, Get
+// still pops this CPU's cache and leaves the popped pointer behind as a stale
+// reference, and Put still pushes there when that entry already holds the
+// object it puts (as a goroutine does that puts back what it got, last got
+// first put); any other Put goes to the per-P cache. Stale references keep
+// their objects alive until a later Put reuses the entry; they count towards
+// Cap, and Trim drops them. Rarely, an abort right after Get's clear drops
+// the popped object from the pool. The proof is on poolFast (pool_fast.go);
+// TestPoolGCStress and TestPoolGCCheckmark check it under constant
+// collection.
 //
 // The zero Pool is ready to use: its storage is allocated by the first Get
 // or Put from PerCPU and Shared. A Pool must not be copied after first use.

@@ -34,8 +34,8 @@ func zopLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintpt
 
 // zopPoolPop is the critical section of opPoolPop, which the package calls: pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
 // *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
-// The entry keeps x as a stale reference (a load of a pointer needs no write
-// barrier; clearing it would need one). Fails with 1 if the cache is empty.
+// The entry keeps x as a stale reference (no store: percpu/pool_fast.go says
+// why that is safe). Fails with 1 if the cache is empty.
 //
 // Not //go:noescape, so that the compiler lets its pointer arguments escape:
 //   - entries, or a pointer loaded through it, is returned as result x.
@@ -43,14 +43,11 @@ func zopPoolPop(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span
 
 // zopPoolPush is the critical section of opPoolPush, which the package calls: pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
 // store, speculative); commits *count = n+1, where count = tops + idx*64 and
-// region = entries + idx*span. The pointer store has no write barrier, so the
-// op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
-// is set: it stores only while the collector is not marking, when compiled Go
-// code stores pointers without a barrier too, and the flag cannot change
-// before the op returns (the world stops only at safe points, and an
-// assembly function has none). An abort after the store leaves x as a stale
-// reference above the top. Fails with 1 if the cache holds capacity objects,
-// 2 if the write barrier is on.
+// region = entries + idx*span. The store has no write barrier: the op stores
+// only while the runtime's write barrier flag (*wb, 32 bits) is 0
+// (percpu/pool_fast.go has the proof). An abort after the store leaves x as a
+// stale reference above the top. Fails with 1 if the cache holds capacity
+// objects, 2 if the write barrier is on.
 //
 // Not //go:noescape, so that the compiler lets its pointer arguments escape:
 //   - x (or an address computed from it) is stored into memory by statement 14 (store64 heap pointer [v10 + v11*8] = v13).
@@ -72,15 +69,10 @@ func counterAdd(base unsafe.Pointer, delta int64)
 // poolGet pops the top object of this CPU's cache of the Pool whose storage pointer is
 // at state: n = *count; x = region[n-1]; region[n-1] = nil unless the
 // runtime's write barrier flag is on (speculative); commits *count = n-1;
-// returns x. The nil store needs no write barrier because it happens only
-// while the flag is off (the collector is not marking; the flag cannot change
-// before the op returns), so the pool keeps no reference to what Get hands
-// out. While the collector marks, the op pops without the store: the entry
-// keeps x as a stale reference (no store, so no barrier is due), which lets
-// a Put of the same x push it back without a store (PoolPut). An abort after
-// the nil store leaves a nil entry below the count (a hole): the object is
-// dropped from the pool, and the next Get that finds the hole takes the slow
-// path, which pops it.
+// returns x. While the collector marks the entry keeps x as a stale
+// reference (percpu/pool_fast.go has the proof). An abort after the nil store
+// leaves a nil entry below the count (a hole): the next Get that finds it
+// takes the slow path, which pops it.
 // Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
 // mm_cid (the area field at zopIndexOffset), read inside the critical section and
 // checked against poolSlots. Every failure (no usable rseq area, poolSlots is 0, index out of
@@ -93,10 +85,8 @@ func poolGet(state unsafe.Pointer) (x unsafe.Pointer)
 
 // poolPut pushes x on this CPU's cache of the Pool whose storage pointer is at state:
 // n = *count; region[n] = x (speculative); commits *count = n+1. As PoolPush,
-// it stores only while the runtime's write barrier flag is off, with one
-// exception: while the collector marks it still pushes x when region[n]
-// already holds x (the stale reference a marking-time Get left), because
-// storing the value a word already holds changes nothing the collector sees.
+// it stores only while the runtime's write barrier flag is off, or when
+// region[n] already holds x (percpu/pool_fast.go has the proof).
 // Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
 // mm_cid (the area field at zopIndexOffset), read inside the critical section and
 // checked against poolSlots. Every failure (no usable rseq area, poolSlots is 0, index out of

@@ -62,8 +62,8 @@ func zopFallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, strid
 // zopFallbackPoolPop is the portable opPoolPop: the same effect on slot shard, chosen
 // by the caller, under that shard's fallback lock; idx returns shard. The op pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
 // *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
-// The entry keeps x as a stale reference (a load of a pointer needs no write
-// barrier; clearing it would need one). Fails with 1 if the cache is empty.
+// The entry keeps x as a stale reference (no store: percpu/pool_fast.go says
+// why that is safe). Fails with 1 if the cache is empty.
 func zopFallbackPoolPop(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int) {
 	if shard >= limit {
 		return nil, shard, zopStatusIndexRange
@@ -91,14 +91,11 @@ func zopFallbackPoolPop(shard uintptr, tops unsafe.Pointer, entries unsafe.Point
 // zopFallbackPoolPush is the portable opPoolPush: the same effect on slot shard, chosen
 // by the caller, under that shard's fallback lock; idx returns shard. The op pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
 // store, speculative); commits *count = n+1, where count = tops + idx*64 and
-// region = entries + idx*span. The pointer store has no write barrier, so the
-// op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
-// is set: it stores only while the collector is not marking, when compiled Go
-// code stores pointers without a barrier too, and the flag cannot change
-// before the op returns (the world stops only at safe points, and an
-// assembly function has none). An abort after the store leaves x as a stale
-// reference above the top. Fails with 1 if the cache holds capacity objects,
-// 2 if the write barrier is on.
+// region = entries + idx*span. The store has no write barrier: the op stores
+// only while the runtime's write barrier flag (*wb, 32 bits) is 0
+// (percpu/pool_fast.go has the proof). An abort after the store leaves x as a
+// stale reference above the top. Fails with 1 if the cache holds capacity
+// objects, 2 if the write barrier is on.
 func zopFallbackPoolPush(shard uintptr, tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int) {
 	if shard >= limit {
 		return shard, zopStatusIndexRange

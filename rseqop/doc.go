@@ -4,14 +4,29 @@
 //
 // It decides once per process where threads get their rseq areas from
 // (Mode: glibc's registration, the legacy shared protocol, or the library's
-// own areas), registers threads on demand (SlowPath, Pin, Release), finds and
-// validates the critical sections of every package of generated ops before
-// any of them runs (Register, called by the generated code while the
-// package initialises), and reports what it decided and counted (Status,
-// Threads, OpStats, Aborts).
+// own areas), registers threads on demand, finds and validates the critical
+// sections of every package of generated ops before any of them runs, and
+// reports what it decided and counted.
 //
-// Code written by hand rarely calls it: the generated files of a package
-// hold the glue (zops_table.go: the package's copies of the globals its
-// assembly reads, its op table, the call to Register, zopSlowPath). See
-// gen/README.md for the walk-through and DESIGN.md for the contracts.
+// # For programs
+//
+// Status says how the process uses rseq and why not, where it does not;
+// Threads lists the threads the library knows; Pin hands a goroutine its
+// thread's registration (its CPU, NUMA node and mm_cid); Release gives the
+// library's registration of the calling thread back; Fence orders the
+// critical sections of every thread (membarrier, or a stop of the world
+// where that is lost); OpStats and Aborts count each op's restarts.
+//
+// # For generated code
+//
+// Register, Ops, Func, Globals and OwnerDisabled (a package's op table and
+// the globals its assembly reads), SlowPath (register the calling thread)
+// and FallbackLock (the portable fallbacks' lock) are what the files gen
+// writes call (zops_table.go, zops_fallback.go); hand-written code reaches
+// them through the generated op<Name>, zopSlowPath and zopFallback<Name>.
+// They live in this package, not a second one, because they share its
+// process state (the mode, the thread table, the registry of packages that
+// OpStats reads): see DESIGN.md, "Packages".
+//
+// See gen/README.md for the walk-through and DESIGN.md for the contracts.
 package rseqop

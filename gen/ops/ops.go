@@ -212,8 +212,8 @@ func poolSlot(b *Builder, tops, entries, span int) (count, region Value) {
 func PoolPop() *Builder {
 	b := New("PoolPop", `pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
 *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
-The entry keeps x as a stale reference (a load of a pointer needs no write
-barrier; clearing it would need one). Fails with 1 if the cache is empty.`)
+The entry keeps x as a stale reference (no store: percpu/pool_fast.go says
+why that is safe). Fails with 1 if the cache is empty.`)
 	tops, entries := b.Param("tops", Ptr), b.Param("entries", Ptr)
 	b.Param("limit", Word)
 	span := b.Param("span", Word)
@@ -232,14 +232,11 @@ barrier; clearing it would need one). Fails with 1 if the cache is empty.`)
 func PoolPush() *Builder {
 	b := New("PoolPush", `pushes x on this CPU's cache: n = *count; region[n] = x (an 8-byte pointer
 store, speculative); commits *count = n+1, where count = tops + idx*64 and
-region = entries + idx*span. The pointer store has no write barrier, so the
-op first fails with 2 when the runtime's write barrier flag (*wb, 32 bits)
-is set: it stores only while the collector is not marking, when compiled Go
-code stores pointers without a barrier too, and the flag cannot change
-before the op returns (the world stops only at safe points, and an
-assembly function has none). An abort after the store leaves x as a stale
-reference above the top. Fails with 1 if the cache holds capacity objects,
-2 if the write barrier is on.`)
+region = entries + idx*span. The store has no write barrier: the op stores
+only while the runtime's write barrier flag (*wb, 32 bits) is 0
+(percpu/pool_fast.go has the proof). An abort after the store leaves x as a
+stale reference above the top. Fails with 1 if the cache holds capacity
+objects, 2 if the write barrier is on.`)
 	tops, entries := b.Param("tops", Ptr), b.Param("entries", Ptr)
 	b.Param("limit", Word)
 	span, capacity := b.Param("span", Word), b.Param("capacity", Word)
@@ -316,15 +313,10 @@ func PoolGet() *Builder {
 	b := New("PoolGet", `pops the top object of this CPU's cache of the Pool whose storage pointer is
 at state: n = *count; x = region[n-1]; region[n-1] = nil unless the
 runtime's write barrier flag is on (speculative); commits *count = n-1;
-returns x. The nil store needs no write barrier because it happens only
-while the flag is off (the collector is not marking; the flag cannot change
-before the op returns), so the pool keeps no reference to what Get hands
-out. While the collector marks, the op pops without the store: the entry
-keeps x as a stale reference (no store, so no barrier is due), which lets
-a Put of the same x push it back without a store (PoolPut). An abort after
-the nil store leaves a nil entry below the count (a hole): the object is
-dropped from the pool, and the next Get that finds the hole takes the slow
-path, which pops it.`)
+returns x. While the collector marks the entry keeps x as a stale
+reference (percpu/pool_fast.go has the proof). An abort after the nil store
+leaves a nil entry below the count (a hole): the next Get that finds it
+takes the slow path, which pops it.`)
 	b.Hot(Hot{Func: "poolGet", Slow: "poolGetSlow", Limit: "poolSlots"})
 	state := b.Param("state", Ptr)
 	noStorage := b.Fail("no storage yet")
@@ -347,10 +339,8 @@ path, which pops it.`)
 func PoolPut() *Builder {
 	b := New("PoolPut", `pushes x on this CPU's cache of the Pool whose storage pointer is at state:
 n = *count; region[n] = x (speculative); commits *count = n+1. As PoolPush,
-it stores only while the runtime's write barrier flag is off, with one
-exception: while the collector marks it still pushes x when region[n]
-already holds x (the stale reference a marking-time Get left), because
-storing the value a word already holds changes nothing the collector sees.`)
+it stores only while the runtime's write barrier flag is off, or when
+region[n] already holds x (percpu/pool_fast.go has the proof).`)
 	b.Hot(Hot{Func: "poolPut", Slow: "poolPutSlow", Limit: "poolSlots"})
 	state, x := b.Param("state", Ptr), b.Param("x", Ptr)
 	isNil := b.Fail("x is nil")
