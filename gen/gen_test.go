@@ -122,6 +122,42 @@ func TestValidateRejects(t *testing.T) {
 		make func() *ir.Op
 		want string
 	}{
+		{"fadd of a Word", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			w := b.Load(ir.Word, 8, ir.At(p, 0))
+			b.Commit(8, ir.At(p, 0), b.ALU(ir.FAdd, w, ir.V(w)))
+			return b.Op()
+		}, "fadd adds two Float values"},
+		{"add of a Float", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			f := b.Load(ir.Float, 8, ir.At(p, 0))
+			b.Commit(8, ir.At(p, 0), b.Add(f, ir.Imm(1)))
+			return b.Op()
+		}, "only fadd takes Floats"},
+		{"branch on a Float", func() *ir.Op {
+			b := base()
+			b.Fail("nan")
+			p := b.Arg(0)
+			f := b.Load(ir.Float, 8, ir.At(p, 0))
+			b.BranchFail(f, ir.EQ, ir.Imm(0), 1)
+			b.Commit(8, ir.At(p, 0), f)
+			return b.Op()
+		}, "compares a Float"},
+		{"commit adds a Float", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			f := b.Load(ir.Float, 8, ir.At(p, 0))
+			b.CommitAdd(8, ir.At(p, 0), f)
+			return b.Op()
+		}, "commit adds a float64"},
+		{"4-byte Float load", func() *ir.Op {
+			b := base()
+			p := b.Arg(0)
+			b.Commit(8, ir.At(p, 0), b.Load(ir.Float, 4, ir.At(p, 0)))
+			return b.Op()
+		}, "a 4-byte load gives a Word"},
 		{"no commit", func() *ir.Op {
 			b := base()
 			b.Load(ir.Word, 8, ir.At(b.Arg(0), 0))

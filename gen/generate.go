@@ -219,6 +219,8 @@ func goType(name string) types.Type {
 		return types.Typ[types.Int64]
 	case "int":
 		return types.Typ[types.Int]
+	case "float64":
+		return types.Typ[types.Float64]
 	}
 	panic("gen: no go/types value for " + name)
 }

@@ -69,7 +69,7 @@ func checkStructure(goarch, text string, f *ir.Function) error {
 		sigSeq = append(sigSeq, hexWords("LONG", []uint32{row.Signature})...)
 		abortSeq = []string{fmt.Sprintf("LEAQ ·%s+%d(SB), R14", ir.Aborts, 8*f.Num), "LOCK", "INCQ (R14)", "JMP retry"}
 		commitRE = regexp.MustCompile(`^(MOVQ|MOVL|ADDQ|ADDL) [A-Z0-9]+, -?[0-9]*\([A-Z0-9]+\)(\([A-Z0-9]+\*[1248]\))?$`)
-		regRE = regexp.MustCompile(`\b(SP|BP|R15|R15L|SPL|BPL)\b`)
+		regRE = regexp.MustCompile(`\b(SP|BP|R15|R15L|SPL|BPL|X15)\b`)
 		// AX holds the thread word, then the area: the ownership word
 		// through an index register, cpu_id (4), the index field (its
 		// offset in R14, from zopIndexOffset), rseq_cs (8, the one store).

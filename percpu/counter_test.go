@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gorseq/rseq/internal/testutil"
 	"github.com/gorseq/rseq/rseqop"
@@ -73,7 +74,7 @@ func TestCounterUsesCriticalSection(t *testing.T) {
 	}
 	// Index out of range must not touch the slots: the op reports it and
 	// Counter sends the add to the overflow slot.
-	if _, st := zopLoadAddLoadLoadAddStore(c.base, counterSlotSize, 0, 5); st != zopStatusIndexRange {
+	if _, st := zopLoadAddLoadLoadAddStore(unsafe.Pointer(&c.h.cell), arenaRegion, 0, 5); st != zopStatusIndexRange {
 		t.Fatalf("limit 0: status %d, want %d", st, zopStatusIndexRange)
 	}
 }

@@ -3,21 +3,21 @@ package percpu
 import "unsafe"
 
 // Package variables the generated hot ops read (DESIGN.md, "Hot ops"). A
-// hot op is one asm function per library operation (counterAdd, poolGet,
-// poolPut, shardLock) whose Go caller is small enough to inline into user
-// code (Sharded.Update, which defers its release, is not): it
+// hot op is one asm function per library operation (counterAdd,
+// float64Add, poolGet, poolPut, shardLock) whose Go caller is small enough
+// to inline into user code (Sharded.Update, which defers its release, is not): it
 // takes only the arguments the caller cannot avoid passing, reads the rest
 // from here, and leaves every failure by a tail jump into its Go slow path
-// (counterAddSlow, poolGetSlow, poolPutSlow here, shardLockSlow in
+// (counterAddSlow, float64AddSlow, poolGetSlow, poolPutSlow here, shardLockSlow in
 // sharded.go, which have the asm function's exact frame and return to the
 // caller in its place). All are set once by
 // setHotGlobals during package initialisation, before any op runs; the
 // index field's offset (zopIndexOffset) and the thread word offsets are the
 // generated glue's (zops_table.go), set by rseqop.Register.
 var (
-	// counterSlots is the number of Counter slots when Counter uses
-	// critical sections (counterRseq), else 0: counterAdd then sends every
-	// call to counterAddSlow before arming a descriptor.
+	// counterSlots is the number of slots of the counters when they use
+	// critical sections (counterRseq), else 0: counterAdd and float64Add
+	// then send every call to their slow paths before arming a descriptor.
 	counterSlots uintptr
 	// poolSlots is the number of per-CPU Pool caches when the fast path is
 	// on, else 0.
@@ -47,6 +47,14 @@ func setHotGlobals(p *process) {
 //lint:ignore U1000 the tail jump target of the generated hot op (zops_*.s), which staticcheck cannot see
 func counterAddSlow(base unsafe.Pointer, delta int64) {
 	(*Counter)(base).addSlow(delta)
+}
+
+// float64AddSlow is float64Add's slow path (same frame): base is the
+// Float64Counter's first word, so it is the Float64Counter.
+//
+//lint:ignore U1000 the tail jump target of the generated hot op (zops_*.s), which staticcheck cannot see
+func float64AddSlow(base unsafe.Pointer, delta float64) {
+	(*Float64Counter)(base).addSlow(delta)
 }
 
 // poolAny stands for a Pool's element type in the type-erased slow paths.

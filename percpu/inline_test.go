@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestHotPathsInline asserts that Counter.Add/Inc/Dec and Pool.Get/Put
+// TestHotPathsInline asserts that Counter.Add/Inc/Dec, Float64Counter.Add and Pool.Get/Put
 // inline into their callers (one call of a generated hot op, no Go call on
 // top), from the compiler's own report (-gcflags=-m) on a small user
 // package, so that a change that makes one of them too costly for the
@@ -32,6 +32,7 @@ func TestHotPathsInline(t *testing.T) {
 		{"CounterInc", `percpu\.\(\*Counter\)\.Add`},
 		{"CounterDec", `percpu\.\(\*Counter\)\.Dec`},
 		{"CounterDec", `percpu\.\(\*Counter\)\.Add`},
+		{"Float64Add", `percpu\.\(\*Float64Counter\)\.Add`},
 		{"PoolGet", `percpu\.\(\*Pool\[[^\n]*\]\)\.Get`},
 		{"PoolPut", `percpu\.\(\*Pool\[[^\n]*\]\)\.Put`},
 	} {

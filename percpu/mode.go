@@ -27,6 +27,7 @@ var proc process
 func init() {
 	proc = fromStatus(rseqop.Status(), zopErr)
 	counterRseq = proc.fastPath && proc.fenceErr == nil
+	arenaSlots = proc.slots
 	setHotGlobals(&proc)
 }
 

@@ -4,6 +4,7 @@ package percpu
 
 import (
 	"fmt"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,6 +124,38 @@ func tightLoop(fi int, enough func() bool) error {
 		}
 		if _, over := c.PerSlot(); over != 0 {
 			return fmt.Errorf("%s: %d adds went to the overflow slot", info.Name, over)
+		}
+	case "Float64CounterAdd":
+		// Halves are exact in float64: any lost or repeated add shows.
+		var c Float64Counter
+		var n float64
+		for !enough() {
+			for range batch {
+				c.Add(0.5)
+			}
+			n += batch * 0.5
+		}
+		if got := c.Load(); got != n {
+			return fmt.Errorf("%s: Load = %g after adds of %g (an abort lost or repeated an add)", info.Name, got, n)
+		}
+	case "LoadLoadFAddStore":
+		base, slots := arenaWords(limit)
+		ptr := unsafe.Pointer(&base)
+		var n float64
+		for !enough() {
+			for range batch {
+				if _, st := zopLoadLoadFAddStore(ptr, arenaRegion, limit, 0.25); st != zopStatusOK {
+					return fmt.Errorf("%s: status %d", info.Name, st)
+				}
+			}
+			n += batch * 0.25
+		}
+		var sum float64
+		for i := range limit {
+			sum += math.Float64frombits(slots[i*arenaColumns])
+		}
+		if sum != n {
+			return fmt.Errorf("%s: words sum to %g after adds of %g", info.Name, sum, n)
 		}
 	case "PoolGet", "PoolPut":
 		return hotPoolTightLoop(info.Name, int(limit), enough)
@@ -260,4 +293,11 @@ func hotPoolTightLoop(fn string, limit int, enough func() bool) error {
 		return fmt.Errorf("%s: %d of %d tokens lost, and poolGet aborted %d times", fn, lost, len(objs), aborts)
 	}
 	return s.fast.checkSlots()
+}
+
+// arenaWords returns n regions of the arena's layout (arenaRegion bytes
+// apart) in Go memory: the first word of each region is one slot.
+func arenaWords(n uintptr) (unsafe.Pointer, []uint64) {
+	s := make([]uint64, n*arenaColumns)
+	return unsafe.Pointer(&s[0]), s
 }

@@ -174,14 +174,16 @@ func TestPoolTopsShift(t *testing.T) {
 // where the Go types put them, for every T.
 func TestHotOpLayout(t *testing.T) {
 	var c Counter
+	var f Float64Counter
 	var s poolState[testObj]
 	var a rseqabi.Area
 	for _, x := range []struct {
 		what      string
 		got, want uintptr
 	}{
-		{"Counter.base (counterAdd's base is the Counter)", unsafe.Offsetof(c.base), 0},
-		{"counterSlotSize", counterSlotSize, 1 << zopCounterSlotShift},
+		{"Counter.h.cell (counterAdd's base is the Counter)", unsafe.Offsetof(c.h) + unsafe.Offsetof(c.h.cell), 0},
+		{"Float64Counter.h.cell (float64Add's base is the counter)", unsafe.Offsetof(f.h) + unsafe.Offsetof(f.h.cell), 0},
+		{"arenaRegion", arenaRegion, 1 << zopArenaRegionShift},
 		{"Pool[T].state vs Pool[poolAny].state", unsafe.Offsetof(Pool[testObj]{}.state), unsafe.Offsetof(Pool[poolAny]{}.state)},
 		{"sizeof Pool[T] vs Pool[poolAny]", unsafe.Sizeof(Pool[testObj]{}), unsafe.Sizeof(Pool[poolAny]{})},
 		{"sizeof poolState[T] vs poolState[poolAny]", unsafe.Sizeof(s), unsafe.Sizeof(poolState[poolAny]{})},

@@ -159,6 +159,87 @@ unregistered:
 	INCQ (R14)
 	JMP  retry
 
+// func zopLoadLoadFAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc float64) (idx uintptr, status int)
+// Requires: SSE2
+TEXT ·zopLoadLoadFAddStore(SB), NOSPLIT, $0-48
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	BYTE  $0x64
+	BYTE  $0x48
+	BYTE  $0x8b
+	BYTE  $0x04
+	BYTE  $0x25
+	LONG  $0x00000000
+	TESTQ AX, AX
+	JZ    unregistered
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
+
+owned:
+	ADDQ ·zopAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  unregistered
+
+retry:
+	LEAQ zdescLoadLoadFAddStore<>+0(SB), R14
+	MOVQ R14, 8(AX)
+
+	// start_ip marker: NOPL with immediate "rsqS"
+	LONG  $0x00841f0f
+	LONG  $0x53717372
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
+	CMPQ  BX, limit+16(FP)
+	JCC   indexrange
+	MOVQ  ptr+0(FP), CX
+	MOVQ  (CX), DX
+	MOVQ  BX, SI
+	IMULQ stride+8(FP), SI
+	MOVQ  DX, CX
+	ADDQ  SI, CX
+	MOVQ  (CX), DX
+	MOVQ  inc+24(FP), SI
+	MOVQ  DX, X0
+	MOVQ  SI, X1
+	ADDSD X1, X0
+	MOVQ  X0, DI
+	MOVQ  DI, (CX)
+
+	// post_commit_ip marker: NOPL with immediate "rsqC"
+	LONG $0x00841f0f
+	LONG $0x43717372
+	MOVQ BX, idx+32(FP)
+	MOVQ $+0, status+40(FP)
+	RET
+
+indexrange:
+	MOVQ BX, idx+32(FP)
+	MOVQ $-2, status+40(FP)
+	RET
+
+ownercheck:
+	MOVQ ·zopOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  unregistered
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
+unregistered:
+	MOVQ $+0, idx+32(FP)
+	MOVQ $-1, status+40(FP)
+	RET
+
+	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x3d
+	LONG $0x53053053
+	LEAQ ·zopAborts+16(SB), R14
+	LOCK
+	INCQ (R14)
+	JMP  retry
+
 // func zopPoolPop(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 TEXT ·zopPoolPop(SB), NOSPLIT, $0-56
 	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
@@ -247,7 +328,7 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+16(SB), R14
+	LEAQ ·zopAborts+24(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -346,7 +427,7 @@ unregistered:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+24(SB), R14
+	LEAQ ·zopAborts+32(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -392,7 +473,7 @@ retry:
 	CMPQ DX, $+0
 	JEQ  slow
 	MOVQ BX, CX
-	SHLQ $0x06, CX
+	SHLQ $0x0c, CX
 	MOVQ delta+8(FP), SI
 	ADDQ SI, (DX)(CX*1)
 
@@ -417,7 +498,86 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+32(SB), R14
+	LEAQ ·zopAborts+40(SB), R14
+	LOCK
+	INCQ (R14)
+	JMP  retry
+
+// func float64Add(base unsafe.Pointer, delta float64)
+// Requires: SSE2
+TEXT ·float64Add(SB), NOSPLIT, $0-16
+	// hot op: the slow path takes every call while counterSlots is 0 (no descriptor armed)
+	CMPQ ·counterSlots+0(SB), $0x00
+	JEQ  slow
+
+	// area = thread word (MOVQ FS:0, AX) + zopAreaOffset; unusable if 0, if the
+	// ownership word (zopOwnerOffset != 0: cgo ModeShared) is not > 0, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	BYTE  $0x64
+	BYTE  $0x48
+	BYTE  $0x8b
+	BYTE  $0x04
+	BYTE  $0x25
+	LONG  $0x00000000
+	TESTQ AX, AX
+	JZ    slow
+	CMPQ  ·zopOwnerOffset+0(SB), $0x00
+	JNE   ownercheck
+
+owned:
+	ADDQ ·zopAreaOffset+0(SB), AX
+	CMPL 4(AX), $0x00
+	JLT  slow
+
+retry:
+	LEAQ zdescFloat64CounterAdd<>+0(SB), R14
+	MOVQ R14, 8(AX)
+
+	// start_ip marker: NOPL with immediate "rsqS"
+	LONG  $0x00841f0f
+	LONG  $0x53717372
+	MOVQ  ·zopIndexOffset+0(SB), R14
+	MOVL  (AX)(R14*1), BX
+	CMPQ  BX, ·counterSlots+0(SB)
+	JCC   slow
+	MOVQ  base+0(FP), CX
+	MOVQ  (CX), DX
+	CMPQ  DX, $+0
+	JEQ   slow
+	MOVQ  BX, CX
+	SHLQ  $0x0c, CX
+	MOVQ  DX, SI
+	ADDQ  CX, SI
+	MOVQ  (SI), CX
+	MOVQ  delta+8(FP), DX
+	MOVQ  CX, X0
+	MOVQ  DX, X1
+	ADDSD X1, X0
+	MOVQ  X0, DI
+	MOVQ  DI, (SI)
+
+	// post_commit_ip marker: NOPL with immediate "rsqC"
+	LONG $0x00841f0f
+	LONG $0x43717372
+	RET
+
+ownercheck:
+	MOVQ ·zopOwnerOffset+0(SB), R14
+	CMPQ R14, $-1
+	JEQ  slow
+	CMPQ (AX)(R14*1), $0x00
+	JG   owned
+
+slow:
+	// tail jump: float64AddSlow has this function's frame and returns to our caller
+	JMP ·float64AddSlow+0(SB)
+
+	// abort signature: ud1 0x53053053(%rip), %edi; abort_ip follows
+	BYTE $0x0f
+	BYTE $0xb9
+	BYTE $0x3d
+	LONG $0x53053053
+	LEAQ ·zopAborts+48(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -514,7 +674,7 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+40(SB), R14
+	LEAQ ·zopAborts+56(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -613,7 +773,7 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+48(SB), R14
+	LEAQ ·zopAborts+64(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
@@ -697,12 +857,12 @@ slow:
 	BYTE $0xb9
 	BYTE $0x3d
 	LONG $0x53053053
-	LEAQ ·zopAborts+56(SB), R14
+	LEAQ ·zopAborts+72(SB), R14
 	LOCK
 	INCQ (R14)
 	JMP  retry
 
-// func zopAddrs(fns *[8]unsafe.Pointer, descs *[8]unsafe.Pointer)
+// func zopAddrs(fns *[10]unsafe.Pointer, descs *[10]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ fns+0(FP), DI
 	MOVQ descs+8(FP), SI
@@ -714,41 +874,53 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVQ AX, 8(DI)
 	LEAQ zdescLoadAddLoadLoadAddStore<>+0(SB), AX
 	MOVQ AX, 8(SI)
-	LEAQ ·zopPoolPop+0(SB), AX
+	LEAQ ·zopLoadLoadFAddStore+0(SB), AX
 	MOVQ AX, 16(DI)
-	LEAQ zdescPoolPop<>+0(SB), AX
+	LEAQ zdescLoadLoadFAddStore<>+0(SB), AX
 	MOVQ AX, 16(SI)
-	LEAQ ·zopPoolPush+0(SB), AX
+	LEAQ ·zopPoolPop+0(SB), AX
 	MOVQ AX, 24(DI)
-	LEAQ zdescPoolPush<>+0(SB), AX
+	LEAQ zdescPoolPop<>+0(SB), AX
 	MOVQ AX, 24(SI)
-	LEAQ ·counterAdd+0(SB), AX
+	LEAQ ·zopPoolPush+0(SB), AX
 	MOVQ AX, 32(DI)
-	LEAQ zdescCounterAdd<>+0(SB), AX
+	LEAQ zdescPoolPush<>+0(SB), AX
 	MOVQ AX, 32(SI)
-	LEAQ ·poolGet+0(SB), AX
+	LEAQ ·counterAdd+0(SB), AX
 	MOVQ AX, 40(DI)
-	LEAQ zdescPoolGet<>+0(SB), AX
+	LEAQ zdescCounterAdd<>+0(SB), AX
 	MOVQ AX, 40(SI)
-	LEAQ ·poolPut+0(SB), AX
+	LEAQ ·float64Add+0(SB), AX
 	MOVQ AX, 48(DI)
-	LEAQ zdescPoolPut<>+0(SB), AX
+	LEAQ zdescFloat64CounterAdd<>+0(SB), AX
 	MOVQ AX, 48(SI)
-	LEAQ ·shardLock+0(SB), AX
+	LEAQ ·poolGet+0(SB), AX
 	MOVQ AX, 56(DI)
-	LEAQ zdescShardLock<>+0(SB), AX
+	LEAQ zdescPoolGet<>+0(SB), AX
 	MOVQ AX, 56(SI)
+	LEAQ ·poolPut+0(SB), AX
+	MOVQ AX, 64(DI)
+	LEAQ zdescPoolPut<>+0(SB), AX
+	MOVQ AX, 64(SI)
+	LEAQ ·shardLock+0(SB), AX
+	MOVQ AX, 72(DI)
+	LEAQ zdescShardLock<>+0(SB), AX
+	MOVQ AX, 72(SI)
 	RET
 
 GLOBL zdescLoadCbneStore<>(SB), NOPTR, $32
 
 GLOBL zdescLoadAddLoadLoadAddStore<>(SB), NOPTR, $32
 
+GLOBL zdescLoadLoadFAddStore<>(SB), NOPTR, $32
+
 GLOBL zdescPoolPop<>(SB), NOPTR, $32
 
 GLOBL zdescPoolPush<>(SB), NOPTR, $32
 
 GLOBL zdescCounterAdd<>(SB), NOPTR, $32
+
+GLOBL zdescFloat64CounterAdd<>(SB), NOPTR, $32
 
 GLOBL zdescPoolGet<>(SB), NOPTR, $32
 

@@ -149,6 +149,78 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
+// func zopLoadLoadFAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc float64) (idx uintptr, status int)
+// See the Go declaration.
+TEXT ·zopLoadLoadFAddStore(SB), NOSPLIT, $0-48
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	MRS    TPIDR_EL0, R0
+	CBZ    R0, unregistered
+	MOVD   ·zopOwnerOffset(SB), R16
+	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    unregistered
+	MOVD   (R0)(R16), R17
+	MOVD   48(g), R16
+	CMP    R16, R17
+	BNE    unregistered
+
+owned:
+	MOVD   ·zopAreaOffset(SB), R16
+	ADD    R16, R0, R0
+	MOVWU  4(R0), R16
+	TBNZ   $31, R16, unregistered
+
+retry:
+	MOVD   $zdescLoadLoadFAddStore<>(SB), R16
+	MOVD   R16, 8(R0)
+	// start_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30029d1f
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
+	MOVD   limit+16(FP), R16
+	CMP    R16, R1
+	BHS    indexrange
+	MOVD   ptr+0(FP), R2
+	MOVD   0(R2), R3
+	MOVD   stride+8(FP), R2
+	MUL    R2, R1, R4
+	ADD    R4, R3, R2
+	MOVD   0(R2), R3
+	MOVD   inc+24(FP), R4
+	FMOVD  R3, F0
+	FMOVD  R4, F1
+	FADDD  F1, F0, F0
+	FMOVD  F0, R5
+	MOVD   R5, 0(R2)
+	// post_commit_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30021d1f
+	MOVD   R1, idx+32(FP)
+	MOVD   ZR, status+40(FP)
+	RET
+
+indexrange:
+	MOVD   R1, idx+32(FP)
+	MOVD   $-2, R16
+	MOVD   R16, status+40(FP)
+	RET
+
+unregistered:
+	MOVD   ZR, idx+32(FP)
+	MOVD   $-1, R16
+	MOVD   R16, status+40(FP)
+	RET
+	// abort signature (BRK #0x45e0); abort_ip follows
+	WORD   $0xd428bc00
+	MOVD   $·zopAborts+16(SB), R16
+
+abortinc:
+	LDAXR  (R16), R17
+	ADD    $1, R17, R17
+	STLXR  R17, (R16), R15
+	CBNZ   R15, abortinc
+	B      retry
+
 // func zopPoolPop(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr) (x unsafe.Pointer, idx uintptr, status int)
 // See the Go declaration.
 TEXT ·zopPoolPop(SB), NOSPLIT, $0-56
@@ -224,7 +296,7 @@ unregistered:
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+16(SB), R16
+	MOVD   $·zopAborts+24(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -316,7 +388,7 @@ unregistered:
 	RET
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+24(SB), R16
+	MOVD   $·zopAborts+32(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -364,7 +436,7 @@ retry:
 	MOVD   0(R2), R3
 	CMP    $0, R3
 	BEQ    slow
-	LSL    $6, R1, R2
+	LSL    $12, R1, R2
 	MOVD   delta+8(FP), R4
 	ADD    R2, R3, R17
 	MOVD   0(R17), R16
@@ -379,7 +451,73 @@ slow:
 	B      ·counterAddSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+32(SB), R16
+	MOVD   $·zopAborts+40(SB), R16
+
+abortinc:
+	LDAXR  (R16), R17
+	ADD    $1, R17, R17
+	STLXR  R17, (R16), R15
+	CBNZ   R15, abortinc
+	B      retry
+
+// func float64Add(base unsafe.Pointer, delta float64)
+// See the Go declaration.
+TEXT ·float64Add(SB), NOSPLIT, $0-16
+	// hot op: the slow path takes every call while counterSlots is 0 (no descriptor armed)
+	MOVD   ·counterSlots(SB), R16
+	CBZ    R16, slow
+	// area = TPIDR_EL0 + zopAreaOffset; unusable if 0, owned by another M, if
+	// zopOwnerOffset is all ones (the package's ops are disabled), or if cpu_id < 0
+	MRS    TPIDR_EL0, R0
+	CBZ    R0, slow
+	MOVD   ·zopOwnerOffset(SB), R16
+	CBZ    R16, owned
+	CMN    $1, R16
+	BEQ    slow
+	MOVD   (R0)(R16), R17
+	MOVD   48(g), R16
+	CMP    R16, R17
+	BNE    slow
+
+owned:
+	MOVD   ·zopAreaOffset(SB), R16
+	ADD    R16, R0, R0
+	MOVWU  4(R0), R16
+	TBNZ   $31, R16, slow
+
+retry:
+	MOVD   $zdescFloat64CounterAdd<>(SB), R16
+	MOVD   R16, 8(R0)
+	// start_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30029d1f
+	MOVD   ·zopIndexOffset(SB), R16
+	MOVWU  (R0)(R16), R1
+	MOVD   ·counterSlots(SB), R16
+	CMP    R16, R1
+	BHS    slow
+	MOVD   base+0(FP), R2
+	MOVD   0(R2), R3
+	CMP    $0, R3
+	BEQ    slow
+	LSL    $12, R1, R2
+	ADD    R2, R3, R4
+	MOVD   0(R4), R2
+	MOVD   delta+8(FP), R3
+	FMOVD  R2, F0
+	FMOVD  R3, F1
+	FADDD  F1, F0, F0
+	FMOVD  F0, R5
+	MOVD   R5, 0(R4)
+	// post_commit_ip marker: ADR ZR, #imm (no-op)
+	WORD   $0x30021d1f
+	RET
+
+slow:
+	// tail jump (B keeps LR): float64AddSlow has this function's frame and returns to our caller
+	B      ·float64AddSlow(SB)
+	// abort signature (BRK #0x45e0); abort_ip follows
+	WORD   $0xd428bc00
+	MOVD   $·zopAborts+48(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -462,7 +600,7 @@ slow:
 	B      ·poolGetSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+40(SB), R16
+	MOVD   $·zopAborts+56(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -549,7 +687,7 @@ slow:
 	B      ·poolPutSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+48(SB), R16
+	MOVD   $·zopAborts+64(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -620,7 +758,7 @@ slow:
 	B      ·shardLockSlow(SB)
 	// abort signature (BRK #0x45e0); abort_ip follows
 	WORD   $0xd428bc00
-	MOVD   $·zopAborts+56(SB), R16
+	MOVD   $·zopAborts+72(SB), R16
 
 abortinc:
 	LDAXR  (R16), R17
@@ -629,7 +767,7 @@ abortinc:
 	CBNZ   R15, abortinc
 	B      retry
 
-// func zopAddrs(fns, descs *[8]unsafe.Pointer)
+// func zopAddrs(fns, descs *[10]unsafe.Pointer)
 TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   fns+0(FP), R0
 	MOVD   descs+8(FP), R1
@@ -641,37 +779,47 @@ TEXT ·zopAddrs(SB), NOSPLIT, $0-16
 	MOVD   R2, 8(R0)
 	MOVD   $zdescLoadAddLoadLoadAddStore<>(SB), R2
 	MOVD   R2, 8(R1)
-	MOVD   $·zopPoolPop(SB), R2
+	MOVD   $·zopLoadLoadFAddStore(SB), R2
 	MOVD   R2, 16(R0)
-	MOVD   $zdescPoolPop<>(SB), R2
+	MOVD   $zdescLoadLoadFAddStore<>(SB), R2
 	MOVD   R2, 16(R1)
-	MOVD   $·zopPoolPush(SB), R2
+	MOVD   $·zopPoolPop(SB), R2
 	MOVD   R2, 24(R0)
-	MOVD   $zdescPoolPush<>(SB), R2
+	MOVD   $zdescPoolPop<>(SB), R2
 	MOVD   R2, 24(R1)
-	MOVD   $·counterAdd(SB), R2
+	MOVD   $·zopPoolPush(SB), R2
 	MOVD   R2, 32(R0)
-	MOVD   $zdescCounterAdd<>(SB), R2
+	MOVD   $zdescPoolPush<>(SB), R2
 	MOVD   R2, 32(R1)
-	MOVD   $·poolGet(SB), R2
+	MOVD   $·counterAdd(SB), R2
 	MOVD   R2, 40(R0)
-	MOVD   $zdescPoolGet<>(SB), R2
+	MOVD   $zdescCounterAdd<>(SB), R2
 	MOVD   R2, 40(R1)
-	MOVD   $·poolPut(SB), R2
+	MOVD   $·float64Add(SB), R2
 	MOVD   R2, 48(R0)
-	MOVD   $zdescPoolPut<>(SB), R2
+	MOVD   $zdescFloat64CounterAdd<>(SB), R2
 	MOVD   R2, 48(R1)
-	MOVD   $·shardLock(SB), R2
+	MOVD   $·poolGet(SB), R2
 	MOVD   R2, 56(R0)
-	MOVD   $zdescShardLock<>(SB), R2
+	MOVD   $zdescPoolGet<>(SB), R2
 	MOVD   R2, 56(R1)
+	MOVD   $·poolPut(SB), R2
+	MOVD   R2, 64(R0)
+	MOVD   $zdescPoolPut<>(SB), R2
+	MOVD   R2, 64(R1)
+	MOVD   $·shardLock(SB), R2
+	MOVD   R2, 72(R0)
+	MOVD   $zdescShardLock<>(SB), R2
+	MOVD   R2, 72(R1)
 	RET
 
 GLOBL zdescLoadCbneStore<>(SB), NOPTR, $32
 GLOBL zdescLoadAddLoadLoadAddStore<>(SB), NOPTR, $32
+GLOBL zdescLoadLoadFAddStore<>(SB), NOPTR, $32
 GLOBL zdescPoolPop<>(SB), NOPTR, $32
 GLOBL zdescPoolPush<>(SB), NOPTR, $32
 GLOBL zdescCounterAdd<>(SB), NOPTR, $32
+GLOBL zdescFloat64CounterAdd<>(SB), NOPTR, $32
 GLOBL zdescPoolGet<>(SB), NOPTR, $32
 GLOBL zdescPoolPut<>(SB), NOPTR, $32
 GLOBL zdescShardLock<>(SB), NOPTR, $32

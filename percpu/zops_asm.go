@@ -32,6 +32,13 @@ func zopLoadCbneStore(base unsafe.Pointer, stride uintptr, limit uintptr, expect
 //go:noescape
 func zopLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc int64) (idx uintptr, status int)
 
+// zopLoadLoadFAddStore is the critical section of opLoadLoadFAddStore, which the package calls: loads the cell pointer p = *ptr inside the section and adds inc (float64) to
+// the float64 at p + idx*stride. A writer that swaps *ptr and then runs an
+// rseq fence knows no section still commits to the old cell.
+//
+//go:noescape
+func zopLoadLoadFAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc float64) (idx uintptr, status int)
+
 // zopPoolPop is the critical section of opPoolPop, which the package calls: pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
 // *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
 // The entry keeps x as a stale reference (no store: percpu/pool_fast.go says
@@ -53,18 +60,32 @@ func zopPoolPop(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span
 //   - x (or an address computed from it) is stored into memory by statement 14 (store64 heap pointer [v10 + v11*8] = v13).
 func zopPoolPush(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span uintptr, capacity uintptr, x unsafe.Pointer, wb unsafe.Pointer) (idx uintptr, status int)
 
-// counterAdd adds delta to this CPU's slot of the Counter whose slot array pointer is at
-// base (the Counter's first field): p = *base, loaded inside the section so
-// that Reset can swap arrays and fence; *(p + idx*64) += delta.
+// counterAdd adds delta to this CPU's word of the Counter whose cell pointer is at base
+// (the Counter's first word): p = *base, loaded inside the section so that
+// Reset can move the counter to another cell and fence; *(p + idx<<12) +=
+// delta.
 // Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
 // mm_cid (the area field at zopIndexOffset), read inside the critical section and
 // checked against counterSlots. Every failure (no usable rseq area, counterSlots is 0, index out of
-// range, no slot array yet (the first Add allocates it)) jumps to counterAddSlow, which has this function's frame
+// range, no cell yet (the first Add allocates it)) jumps to counterAddSlow, which has this function's frame
 // and returns to the caller in its place.
 //
 // Not //go:noescape, so that the compiler lets its pointer arguments escape:
 //   - base is passed to the slow path counterAddSlow, which may keep it (Hot.SlowBorrows does not list it).
 func counterAdd(base unsafe.Pointer, delta int64)
+
+// float64Add adds delta to this CPU's word of the Float64Counter whose cell pointer is at
+// base (its first word): p = *base, loaded inside the section; w = p +
+// idx<<12; *w = *w + delta (float64).
+// Hot op (DESIGN.md, "Hot ops"): the slot index is the calling thread's cpu_id or
+// mm_cid (the area field at zopIndexOffset), read inside the critical section and
+// checked against counterSlots. Every failure (no usable rseq area, counterSlots is 0, index out of
+// range, no cell yet (the first Add allocates it)) jumps to float64AddSlow, which has this function's frame
+// and returns to the caller in its place.
+//
+// Not //go:noescape, so that the compiler lets its pointer arguments escape:
+//   - base is passed to the slow path float64AddSlow, which may keep it (Hot.SlowBorrows does not list it).
+func float64Add(base unsafe.Pointer, delta float64)
 
 // poolGet pops the top object of this CPU's cache of the Pool whose storage pointer is
 // at state: n = *count; x = region[n-1]; region[n-1] = nil unless the

@@ -3,6 +3,7 @@
 package percpu
 
 import (
+	"math"
 	"sync/atomic"
 	"unsafe"
 
@@ -10,6 +11,7 @@ import (
 )
 
 var _ = atomic.LoadUint64 // some op sets use no atomics
+var _ = math.Float64bits  // and most no floats
 
 // zopPtrSize is the size of a pointer on the platform that builds the
 // fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.
@@ -56,6 +58,29 @@ func zopFallbackLoadAddLoadLoadAddStore(shard uintptr, ptr unsafe.Pointer, strid
 	v5 := uint64(shard) * v4
 	v6 := uint64(inc)
 	atomic.AddUint64((*uint64)(unsafe.Add(v3, v5*1)), v6)
+	return shard, zopStatusOK
+}
+
+// zopFallbackLoadLoadFAddStore is the portable opLoadLoadFAddStore: the same effect on slot shard, chosen
+// by the caller, under that shard's fallback lock; idx returns shard. The op loads the cell pointer p = *ptr inside the section and adds inc (float64) to
+// the float64 at p + idx*stride. A writer that swaps *ptr and then runs an
+// rseq fence knows no section still commits to the old cell.
+func zopFallbackLoadLoadFAddStore(shard uintptr, ptr unsafe.Pointer, stride uintptr, limit uintptr, inc float64) (idx uintptr, status int) {
+	if shard >= limit {
+		return shard, zopStatusIndexRange
+	}
+	lk := rseqop.FallbackLock(shard)
+	lk.Lock()
+	defer lk.Unlock()
+	v2 := ptr
+	v3 := atomic.LoadPointer((*unsafe.Pointer)(v2))
+	v4 := uint64(stride)
+	v5 := uint64(shard) * v4
+	v6 := unsafe.Add(v3, v5)
+	v7 := atomic.LoadUint64((*uint64)(v6))
+	v8 := math.Float64bits(inc)
+	v9 := math.Float64bits(math.Float64frombits(v7) + math.Float64frombits(v8))
+	atomic.StoreUint64((*uint64)(v6), v9)
 	return shard, zopStatusOK
 }
 

@@ -27,6 +27,10 @@ func zopLoadAddLoadLoadAddStore(_ unsafe.Pointer, _ uintptr, _ uintptr, _ int64)
 	return 0, zopStatusUnregistered
 }
 
+func zopLoadLoadFAddStore(_ unsafe.Pointer, _ uintptr, _ uintptr, _ float64) (uintptr, int) {
+	return 0, zopStatusUnregistered
+}
+
 func zopPoolPop(_ unsafe.Pointer, _ unsafe.Pointer, _ uintptr, _ uintptr) (unsafe.Pointer, uintptr, int) {
 	return nil, 0, zopStatusUnregistered
 }
@@ -37,6 +41,9 @@ func zopPoolPush(_ unsafe.Pointer, _ unsafe.Pointer, _ uintptr, _ uintptr, _ uin
 
 //go:noinline
 func counterAdd(base unsafe.Pointer, delta int64) { counterAddSlow(base, delta) }
+
+//go:noinline
+func float64Add(base unsafe.Pointer, delta float64) { float64AddSlow(base, delta) }
 
 //go:noinline
 func poolGet(state unsafe.Pointer) unsafe.Pointer { return poolGetSlow(state) }

@@ -19,7 +19,7 @@ const (
 const zopTries = 3
 
 // zopCount is the number of generated asm functions (one per op).
-const zopCount = 8
+const zopCount = 10
 
 // zopPackage is the import path this package's ops register under.
 const zopPackage = "github.com/gorseq/rseq/percpu"
@@ -53,9 +53,11 @@ var (
 var zopTable = [zopCount]rseqop.Func{
 	{Op: "LoadCbneStore", Name: "zopLoadCbneStore", Fails: []string{"word != expect"}, NoEscape: true},
 	{Op: "LoadAddLoadLoadAddStore", Name: "zopLoadAddLoadLoadAddStore", Fails: []string{}, NoEscape: true},
+	{Op: "LoadLoadFAddStore", Name: "zopLoadLoadFAddStore", Fails: []string{}, NoEscape: true},
 	{Op: "PoolPop", Name: "zopPoolPop", Fails: []string{"cache empty"}, NoEscape: false},
 	{Op: "PoolPush", Name: "zopPoolPush", Fails: []string{"cache full", "write barrier on (the collector is marking)"}, NoEscape: false},
-	{Op: "CounterAdd", Name: "counterAdd", Fails: []string{"no slot array yet (the first Add allocates it)"}, NoEscape: false, Slow: "counterAddSlow"},
+	{Op: "CounterAdd", Name: "counterAdd", Fails: []string{"no cell yet (the first Add allocates it)"}, NoEscape: false, Slow: "counterAddSlow"},
+	{Op: "Float64CounterAdd", Name: "float64Add", Fails: []string{"no cell yet (the first Add allocates it)"}, NoEscape: false, Slow: "float64AddSlow"},
 	{Op: "PoolGet", Name: "poolGet", Fails: []string{"no storage yet", "no per-CPU caches", "cache empty", "nil entry (a hole an aborted Get left)"}, NoEscape: false, Slow: "poolGetSlow"},
 	{Op: "PoolPut", Name: "poolPut", Fails: []string{"x is nil", "no storage yet", "no per-CPU caches", "cache full", "write barrier on (the collector is marking) and the entry does not hold x"}, NoEscape: false, Slow: "poolPutSlow"},
 	{Op: "ShardLock", Name: "shardLock", Fails: []string{"no per-CPU shards (before the first Update, or the Sharded uses its locked shards)", "index beyond the shards (or their count not visible yet)", "stride not visible yet", "the shard is taken"}, NoEscape: false, Slow: "shardLockSlow"},
@@ -65,6 +67,7 @@ var zopTable = [zopCount]rseqop.Func{
 // tail-jumps into it with the caller's frame (DESIGN.md, "Hot ops").
 var (
 	_ func(base unsafe.Pointer, delta int64)        = counterAddSlow
+	_ func(base unsafe.Pointer, delta float64)      = float64AddSlow
 	_ func(state unsafe.Pointer) (x unsafe.Pointer) = poolGetSlow
 	_ func(state unsafe.Pointer, x unsafe.Pointer)  = poolPutSlow
 	_ func(s unsafe.Pointer) (p unsafe.Pointer)     = shardLockSlow
@@ -137,6 +140,28 @@ func opLoadAddLoadLoadAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr
 	}
 }
 
+// opLoadLoadFAddStore loads the cell pointer p = *ptr inside the section and adds inc (float64) to
+// the float64 at p + idx*stride. A writer that swaps *ptr and then runs an
+// rseq fence knows no section still commits to the old cell.
+// The slot index is the calling thread's cpu_id or mm_cid (rseqop.Status().Index),
+// read inside the critical section; idx returns it. status: zopStatusOK (0) committed;
+// k >= 1 the op's failure k (nothing committed); zopStatusUnregistered (-1): this thread
+// cannot use rseq (none in the process, a thread whose registration belongs to
+// someone else, the package's ops refused: Register's zopErr): fall back;
+// zopStatusIndexRange (-2): idx >= limit, fall back for this call. Results other
+// than idx are zero unless status is 0. A thread without an area yet is
+// registered (zopSlowPath) and the section tried again, 3 times at most.
+//
+//lint:ignore U1000 for the package's own code; it may call only some of its ops
+func opLoadLoadFAddStore(ptr unsafe.Pointer, stride uintptr, limit uintptr, inc float64) (idx uintptr, status int) {
+	for try := 1; ; try++ {
+		idx, status = zopLoadLoadFAddStore(ptr, stride, limit, inc)
+		if status != zopStatusUnregistered || try == zopTries || !zopSlowPath() {
+			return idx, status
+		}
+	}
+}
+
 // opPoolPop pops the top object of this CPU's cache: n = *count; x = region[n-1]; commits
 // *count = n-1, where count = tops + idx*64 and region = entries + idx*span.
 // The entry keeps x as a stale reference (no store: percpu/pool_fast.go says
@@ -190,8 +215,8 @@ func opPoolPush(tops unsafe.Pointer, entries unsafe.Pointer, limit uintptr, span
 //
 //lint:ignore U1000 for the package's tests
 const (
-	// Counter's slots are 1<<zopCounterSlotShift bytes apart (gen/ops.CounterSlotShift).
-	zopCounterSlotShift = 6
+	// A counter's words are 1<<zopArenaRegionShift bytes apart, one per slot (gen/ops.ArenaRegionShift).
+	zopArenaRegionShift = 12
 	// gen/ops.PoolTopsShift
 	zopPoolTopsShift = 6
 	// Offsets in poolState the pool's hot ops read (gen/ops.PoolState*).

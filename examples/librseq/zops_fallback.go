@@ -3,6 +3,7 @@
 package librseq
 
 import (
+	"math"
 	"sync/atomic"
 	"unsafe"
 
@@ -10,6 +11,7 @@ import (
 )
 
 var _ = atomic.LoadUint64 // some op sets use no atomics
+var _ = math.Float64bits  // and most no floats
 
 // zopPtrSize is the size of a pointer on the platform that builds the
 // fallback (8 or 4): the IR's 8-byte pointer slots are this wide here.

@@ -50,7 +50,10 @@ func (b *Builder) Arg(p int) Value {
 // ALU appends dst = a op x; the result is a Ptr when a is a Ptr (Add, Sub).
 func (b *Builder) ALU(op ALUOp, a Value, x Operand) Value {
 	t := Word
-	if int(a) < len(b.op.types) && b.op.types[a] == Ptr {
+	switch {
+	case op == FAdd:
+		t = Float
+	case int(a) < len(b.op.types) && b.op.types[a] == Ptr:
 		t = Ptr
 	}
 	v := b.newValue(t)
@@ -60,6 +63,9 @@ func (b *Builder) ALU(op ALUOp, a Value, x Operand) Value {
 
 // Add returns a + x.
 func (b *Builder) Add(a Value, x Operand) Value { return b.ALU(Add, a, x) }
+
+// FAdd returns the float64 sum a + x of two Float values.
+func (b *Builder) FAdd(a, x Value) Value { return b.ALU(FAdd, a, V(x)) }
 
 // Mul returns a * x.
 func (b *Builder) Mul(a Value, x Operand) Value { return b.ALU(Mul, a, x) }

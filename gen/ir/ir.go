@@ -36,6 +36,10 @@ const (
 	// Int is a signed 64-bit integer (int64 in Go declarations); in the
 	// body it behaves like Word (two's complement arithmetic).
 	Int
+	// Float is an IEEE 754 double (float64 in Go declarations), held in a
+	// general register as its 64 bits: it can be loaded, stored, committed
+	// and added with FAdd, nothing else.
+	Float
 )
 
 func (t Type) String() string {
@@ -46,6 +50,8 @@ func (t Type) String() string {
 		return "unsafe.Pointer"
 	case Int:
 		return "int64"
+	case Float:
+		return "float64"
 	}
 	return fmt.Sprintf("Type(%d)", int(t))
 }
@@ -96,9 +102,14 @@ const (
 	Or
 	Shl // B must be an immediate 0..63
 	Shr // logical; B must be an immediate 0..63
+	// FAdd adds two Float values (IEEE 754 double addition, rounding to
+	// nearest): amd64 ADDSD in X registers (never X15, ABIInternal's zero
+	// register), arm64 FADDD in D registers, the fallback Go's + on
+	// float64, which compiles to the same instructions.
+	FAdd
 )
 
-var aluNames = [...]string{Add: "add", Sub: "sub", Mul: "mul", And: "and", Or: "or", Shl: "shl", Shr: "shr"}
+var aluNames = [...]string{Add: "add", Sub: "sub", Mul: "mul", And: "and", Or: "or", Shl: "shl", Shr: "shr", FAdd: "fadd"}
 
 func (o ALUOp) String() string {
 	if int(o) < len(aluNames) && aluNames[o] != "" {

@@ -134,7 +134,7 @@ func (v *validator) signature() error {
 			return v.fail(-1, "duplicate parameter %q", p.Name)
 		}
 		v.names[p.Name] = true
-		if p.Type < Word || p.Type > Int {
+		if p.Type < Word || p.Type > Float {
 			return v.fail(-1, "parameter %q: invalid type %d", p.Name, p.Type)
 		}
 	}
@@ -311,6 +311,15 @@ func (v *validator) alu(i int, s *Stmt) (Type, error) {
 	if !s.B.IsImm {
 		tb = v.types[s.B.V]
 	}
+	if s.ALU == FAdd {
+		if ta != Float || s.B.IsImm || tb != Float {
+			return 0, v.fail(i, "%s: fadd adds two Float values", s.Format(op))
+		}
+		return Float, nil
+	}
+	if ta == Float || tb == Float {
+		return 0, v.fail(i, "%s: %s of a Float (only fadd takes Floats)", s.Format(op), s.ALU)
+	}
 	switch s.ALU {
 	case Add, Sub:
 		if tb == Ptr {
@@ -347,8 +356,8 @@ func (v *validator) load(i int, s *Stmt) (Type, error) {
 	if err := v.addr(i, s, s.Addr); err != nil {
 		return 0, err
 	}
-	if s.Type != Word && s.Type != Ptr {
-		return 0, v.fail(i, "%s: loads a %s (want Word or Ptr)", s.Format(v.op), s.Type)
+	if s.Type != Word && s.Type != Ptr && s.Type != Float {
+		return 0, v.fail(i, "%s: loads a %s (want Word, Ptr or Float)", s.Format(v.op), s.Type)
 	}
 	if s.Size == 4 && s.Type != Word {
 		return 0, v.fail(i, "%s: a 4-byte load gives a Word", s.Format(v.op))
@@ -367,8 +376,8 @@ func (v *validator) store(i int, s *Stmt) (Type, error) {
 	if err := v.addr(i, s, s.Addr); err != nil {
 		return 0, err
 	}
-	if s.Size == 4 && v.types[s.A] == Ptr {
-		return 0, v.fail(i, "%s: a 4-byte store of a Ptr", s.Format(op))
+	if s.Size == 4 && (v.types[s.A] == Ptr || v.types[s.A] == Float) {
+		return 0, v.fail(i, "%s: a 4-byte store of a %s", s.Format(op), v.types[s.A])
 	}
 	if s.HeapPtr {
 		if err := v.heapStore(i, s); err != nil {
@@ -387,8 +396,8 @@ func (v *validator) store(i int, s *Stmt) (Type, error) {
 		return 0, nil
 	}
 	v.commits++
-	if s.AddTo && v.types[s.A] == Ptr {
-		return 0, v.fail(i, "%s: commit adds a Ptr", s.Format(op))
+	if s.AddTo && (v.types[s.A] == Ptr || v.types[s.A] == Float) {
+		return 0, v.fail(i, "%s: commit adds a %s (an integer add)", s.Format(op), v.types[s.A])
 	}
 	if i != len(op.Body)-1 {
 		return 0, v.fail(i, "commit is not the last statement: nothing may follow the commit store")
@@ -447,6 +456,9 @@ func (v *validator) branch(i int, s *Stmt) (Type, error) {
 	}
 	if !s.B.IsImm && (v.types[s.A] == Ptr) != (v.types[s.B.V] == Ptr) {
 		return 0, v.fail(i, "%s: compares a Ptr with a non-Ptr", s.Format(op))
+	}
+	if v.types[s.A] == Float || !s.B.IsImm && v.types[s.B.V] == Float {
+		return 0, v.fail(i, "%s: compares a Float (branches compare integers and pointers)", s.Format(op))
 	}
 	return 0, nil
 }

@@ -20,14 +20,15 @@ import . "github.com/gorseq/rseq/gen/ir"
 
 // All returns percpu's ops, in generation order (the order of its op
 // table): the ones its structures call (Sharded: ShardLock and
-// LoadCbneStore; Counter: LoadAddLoadLoadAddStore and CounterAdd; Pool:
-// PoolPop, PoolPush, PoolGet, PoolPut). Every process that imports percpu
+// LoadCbneStore; Counter: LoadAddLoadLoadAddStore and CounterAdd;
+// Float64Counter: LoadLoadFAddStore and Float64CounterAdd; Pool: PoolPop,
+// PoolPush, PoolGet, PoolPut). Every process that imports percpu
 // validates each at init.
 func All() []*Op {
 	return build(
-		LoadCbneStore, LoadAddLoadLoadAddStore,
+		LoadCbneStore, LoadAddLoadLoadAddStore, LoadLoadFAddStore,
 		PoolPop, PoolPush,
-		CounterAdd, PoolGet, PoolPut, ShardLock,
+		CounterAdd, Float64CounterAdd, PoolGet, PoolPut, ShardLock,
 	)
 }
 
@@ -62,7 +63,7 @@ func build(fs ...func() *Builder) []*Op {
 // types (percpu's tests cannot import this module).
 func Consts() []Const {
 	return []Const{
-		{Name: "zopCounterSlotShift", Value: CounterSlotShift, Doc: "Counter's slots are 1<<zopCounterSlotShift bytes apart (gen/ops.CounterSlotShift)."},
+		{Name: "zopArenaRegionShift", Value: ArenaRegionShift, Doc: "A counter's words are 1<<zopArenaRegionShift bytes apart, one per slot (gen/ops.ArenaRegionShift)."},
 		{Name: "zopPoolTopsShift", Value: PoolTopsShift, Doc: "gen/ops.PoolTopsShift"},
 		{Name: "zopPoolStateTops", Value: PoolStateTops, Doc: "Offsets in poolState the pool's hot ops read (gen/ops.PoolState*)."},
 		{Name: "zopPoolStateEntries", Value: PoolStateEntries},
@@ -259,24 +260,60 @@ objects, 2 if the write barrier is on.`)
 // the rest from package variables, and leaves every failure to its Go slow
 // path by a tail jump.
 
-// CounterSlotShift: Counter's slots are 1<<CounterSlotShift bytes apart
-// (percpu.counterSlotSize, checked by a test).
-const CounterSlotShift = 6
+// ArenaRegionShift: the per-CPU arena's regions (one per slot) are
+// 1<<ArenaRegionShift bytes apart, so a counter's word for slot idx is at
+// its cell + idx<<ArenaRegionShift (percpu's arenaRegionShift, checked by a
+// test).
+const ArenaRegionShift = 12
 
 // CounterAdd is Counter.Add: LoadAddLoadLoadAddStore with the stride a
 // constant and the bound a global.
 func CounterAdd() *Builder {
-	b := New("CounterAdd", `adds delta to this CPU's slot of the Counter whose slot array pointer is at
-base (the Counter's first field): p = *base, loaded inside the section so
-that Reset can swap arrays and fence; *(p + idx*64) += delta.`)
+	b := New("CounterAdd", `adds delta to this CPU's word of the Counter whose cell pointer is at base
+(the Counter's first word): p = *base, loaded inside the section so that
+Reset can move the counter to another cell and fence; *(p + idx<<12) +=
+delta.`)
 	b.Hot(Hot{Func: "counterAdd", Slow: "counterAddSlow", Limit: "counterSlots"})
 	base := b.Param("base", Ptr)
 	delta := b.Param("delta", Int)
-	noSlots := b.Fail("no slot array yet (the first Add allocates it)")
+	noCell := b.Fail("no cell yet (the first Add allocates it)")
 	p := b.Load(Ptr, 8, At(b.Arg(base), 0))
-	b.BranchFail(p, EQ, Imm(0), noSlots)
-	off := b.ALU(Shl, b.Idx(), Imm(CounterSlotShift))
+	b.BranchFail(p, EQ, Imm(0), noCell)
+	off := b.ALU(Shl, b.Idx(), Imm(ArenaRegionShift))
 	b.CommitAdd(8, AtIndex(p, off, 1, 0), b.Arg(delta))
+	return b
+}
+
+// Float64CounterAdd is Float64Counter.Add: CounterAdd with a float64 add
+// (load, FAdd, store: the store commits).
+func Float64CounterAdd() *Builder {
+	b := New("Float64CounterAdd", `adds delta to this CPU's word of the Float64Counter whose cell pointer is at
+base (its first word): p = *base, loaded inside the section; w = p +
+idx<<12; *w = *w + delta (float64).`)
+	b.Hot(Hot{Func: "float64Add", Slow: "float64AddSlow", Limit: "counterSlots"})
+	base := b.Param("base", Ptr)
+	delta := b.Param("delta", Float)
+	noCell := b.Fail("no cell yet (the first Add allocates it)")
+	p := b.Load(Ptr, 8, At(b.Arg(base), 0))
+	b.BranchFail(p, EQ, Imm(0), noCell)
+	w := b.Add(p, V(b.ALU(Shl, b.Idx(), Imm(ArenaRegionShift))))
+	sum := b.FAdd(b.Load(Float, 8, At(w, 0)), b.Arg(delta))
+	b.Commit(8, At(w, 0), sum)
+	return b
+}
+
+// LoadLoadFAddStore is Float64Counter's slow path add: p = *ptr inside the
+// section, then a float64 add on p + idx*stride.
+func LoadLoadFAddStore() *Builder {
+	b := New("LoadLoadFAddStore", `loads the cell pointer p = *ptr inside the section and adds inc (float64) to
+the float64 at p + idx*stride. A writer that swaps *ptr and then runs an
+rseq fence knows no section still commits to the old cell.`)
+	ptr, stride := b.Param("ptr", Ptr), b.Param("stride", Word)
+	b.Param("limit", Word)
+	inc := b.Param("inc", Float)
+	w := b.Add(b.Load(Ptr, 8, At(b.Arg(ptr), 0)), V(b.Mul(b.Idx(), V(b.Arg(stride)))))
+	sum := b.FAdd(b.Load(Float, 8, At(w, 0)), b.Arg(inc))
+	b.Commit(8, At(w, 0), sum)
 	return b
 }
 

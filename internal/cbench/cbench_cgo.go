@@ -24,7 +24,7 @@ static int cbench_available(void) {
 	return *(volatile int32_t *)(cbench_area() + 4) >= 0; // cpu_id
 }
 
-// cbench_add adds 1, n times, to this CPU's slot: slots + idx*64, where idx
+// cbench_add adds 1, n times, to this CPU's slot: slots + idx*4096, where idx
 // is the 32-bit area field at idxoff, checked against limit. Each add is one
 // critical section: rseq_cs (area + 8) = the descriptor, start_ip, index
 // load, bound check, the add to memory as the commit, post_commit_ip.
@@ -47,7 +47,7 @@ static int64_t cbench_add(int64_t *slots, uint64_t limit, uint64_t idxoff, int64
 			"movl (%[area], %[idxoff]), %%eax\n\t" // idx (zero-extended)
 			"cmpq %[limit], %%rax\n\t"
 			"jae %l[range]\n\t"
-			"shlq $6, %%rax\n\t"
+			"shlq $12, %%rax\n\t"
 			"addq $1, (%[slots], %%rax)\n\t"       // the commit
 			"2:\n\t"                                // post_commit_ip
 			".pushsection __rseq_failure, \"ax\"\n\t"
@@ -79,10 +79,11 @@ import "unsafe"
 func Available() bool { return C.cbench_available() != 0 }
 
 // Add runs n critical sections, each adding 1 to the int64 at slots +
-// idx*64, idx being the 32-bit field at idxOffset in the thread's struct
+// idx*4096 (the arena layout of percpu's counters), idx being the 32-bit
+// field at idxOffset in the thread's struct
 // rseq (4: cpu_id, 24: mm_cid), which must be below limit. It returns the
 // number of aborts, or -1 if an index was out of range. slots must hold
-// limit*8 int64s and no Go pointers.
+// limit*512 int64s and no Go pointers.
 func Add(slots unsafe.Pointer, limit, idxOffset uintptr, n int) int64 {
 	return int64(C.cbench_add((*C.int64_t)(slots), C.uint64_t(limit), C.uint64_t(idxOffset), C.int64_t(n)))
 }

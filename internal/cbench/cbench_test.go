@@ -15,7 +15,7 @@ func TestAddExact(t *testing.T) {
 	}
 	const limit, n, workers = 1024, 200000, 4
 	for _, off := range []uintptr{4, 24} {
-		slots := make([]int64, limit*8)
+		slots := make([]int64, limit*512)
 		var wg sync.WaitGroup
 		for range workers {
 			wg.Add(1)

@@ -2,7 +2,7 @@
 // does: a loop in C whose every iteration is one rseq critical section,
 // inlined (no call), on glibc's registered area (thread pointer +
 // __rseq_offset): read the index field (cpu_id or mm_cid, the one the Go
-// side uses), bound-check it, add to the slot 64 bytes per index apart.
+// side uses), bound-check it, add to the slot 4096 bytes per index apart (percpu's arena regions).
 // percpu's benchmarks report it as impl=c-inlined beside Counter.Add, so the
 // distance to C is measured in the same run, not quoted.
 //

@@ -362,6 +362,15 @@ func (g *gen) stmt(s *ir.Stmt) error {
 		ctx.MOVQ(b.Addr, g.reg(s.Dst))
 	case ir.ALU:
 		d := g.reg(s.Dst)
+		if s.ALU == ir.FAdd {
+			// The 64 bits through X0 and X1 (X15 is ABIInternal's zero
+			// register: never touched).
+			ctx.MOVQ(g.reg(s.A), reg.X0)
+			ctx.MOVQ(g.operand(s.B), reg.X1)
+			ctx.ADDSD(reg.X1, reg.X0)
+			ctx.MOVQ(reg.X0, d)
+			return nil
+		}
 		if s.ALU == ir.And && s.B.IsImm && s.B.Imm == 0xffffffff {
 			ctx.MOVL(g.reg(s.A).As32(), d.As32()) // zero-extends
 			return nil

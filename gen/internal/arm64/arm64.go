@@ -246,6 +246,14 @@ func (g *gen) stmt(s *ir.Stmt, slot map[string]string) error {
 	case ir.Arg:
 		g.ins("MOVD", slot[g.op.Params[s.Param].Name], g.reg(s.Dst))
 	case ir.ALU:
+		if s.ALU == ir.FAdd {
+			// The 64 bits through D registers F0 and F1.
+			g.ins("FMOVD", g.reg(s.A), "F0")
+			g.ins("FMOVD", g.reg(s.B.V), "F1")
+			g.ins("FADDD", "F1", "F0", "F0")
+			g.ins("FMOVD", "F0", g.reg(s.Dst))
+			return nil
+		}
 		name, ok := aluOps[s.ALU]
 		if !ok {
 			return fmt.Errorf("unknown ALU op %v", s.ALU)

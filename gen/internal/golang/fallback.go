@@ -13,8 +13,9 @@ import (
 // word access goes through sync/atomic, so readers that use atomics and the
 // race detector see no data race.
 func Fallback(ops []*ir.Op, t Target) ([]byte, error) {
-	f := header(t, "", "sync/atomic", "unsafe", RuntimePath)
+	f := header(t, "", "math", "sync/atomic", "unsafe", RuntimePath)
 	f.p("var _ = atomic.LoadUint64 // some op sets use no atomics")
+	f.p("var _ = math.Float64bits  // and most no floats")
 	cold := 0
 	for _, op := range ops {
 		if op.Hot == nil {
@@ -140,13 +141,18 @@ func fallback(f *file, op *ir.Op) error {
 		switch s.Kind {
 		case ir.Arg:
 			p := op.Params[s.Param]
-			if p.Type == ir.Ptr {
+			switch p.Type {
+			case ir.Ptr:
 				f.p("v%d := %s", s.Dst, p.Name)
-			} else {
+			case ir.Float:
+				f.p("v%d := math.Float64bits(%s)", s.Dst, p.Name)
+			default:
 				f.p("v%d := uint64(%s)", s.Dst, p.Name)
 			}
 		case ir.ALU:
-			if op.TypeOf(s.Dst) == ir.Ptr {
+			if s.ALU == ir.FAdd {
+				f.p("v%d := math.Float64bits(math.Float64frombits(v%d) + math.Float64frombits(v%d))", s.Dst, s.A, s.B.V)
+			} else if op.TypeOf(s.Dst) == ir.Ptr {
 				if s.B.IsImm {
 					off := s.B.Imm
 					if s.ALU == ir.Sub {
@@ -213,6 +219,8 @@ func fallback(f *file, op *ir.Op) error {
 			out = append(out, fmt.Sprintf("v%d", r.V))
 		} else if op.TypeOf(r.V) == ir.Int {
 			out = append(out, fmt.Sprintf("int64(v%d)", r.V))
+		} else if op.TypeOf(r.V) == ir.Float {
+			out = append(out, fmt.Sprintf("math.Float64frombits(v%d)", r.V))
 		} else {
 			out = append(out, fmt.Sprintf("uintptr(v%d)", r.V))
 		}
