@@ -94,9 +94,12 @@ func BenchmarkPool(b *testing.B) {
 	b.Run("impl=asm-call-floor", func(b *testing.B) {
 		// Two empty asm calls with poolGet's and poolPut's frames: what
 		// the pair costs in calls alone, the critical sections excluded.
-		obj := new(benchObj)
+		// Each goroutine has its own object, as Pool's per-CPU caches
+		// give each CPU its own: a shared one would measure false
+		// sharing, not calls.
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
+			obj := new(benchObj)
 			for pb.Next() {
 				x := (*benchObj)(benchfloor.Get(unsafe.Pointer(obj)))
 				x.buf[0]++
