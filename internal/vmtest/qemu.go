@@ -27,7 +27,7 @@ type Machine struct {
 	// BootTimeout bounds the time until the init's first VMTEST-INFO line;
 	// a kernel that has not started /init by then (TCG with more vCPUs
 	// than host cores sometimes soft-locks during boot) fails with
-	// ErrBootStalled, which callers may retry. 0 means 3 minutes.
+	// ErrBootFailed, which callers may retry. 0 means 3 minutes.
 	BootTimeout time.Duration
 	// OneInsnPerTB makes TCG translate one guest instruction per block.
 	// TCG delivers interrupts only between translation blocks, so a short
@@ -87,8 +87,15 @@ func (m Machine) Command() (string, []string, error) {
 	return bin, args, nil
 }
 
-// ErrBootStalled: the kernel never started /init (see Machine.BootTimeout).
-var ErrBootStalled = errors.New("vmtest: the VM stalled before /init ran")
+// ErrBootFailed: the kernel never started /init. Either it stalled (see
+// Machine.BootTimeout) or it died on the way: Debian's 7.2 amd64 kernel
+// panics now and then under multi-threaded TCG while it patches its own
+// code at boot (a CPU executing into the middle of a jump-label NOP in
+// sched_clock_cpu, 2026-12-05 in CI), long before any test binary ran. No
+// test ran, so it is an infrastructure failure that callers may retry; a
+// kernel that dies after /init started is a test failure and is not
+// reported this way.
+var ErrBootFailed = errors.New("vmtest: the kernel never started /init")
 
 // Outcome is what one boot produced.
 type Outcome struct {
@@ -145,6 +152,7 @@ func Boot(ctx context.Context, m Machine, console io.Writer) (Outcome, error) {
 	}
 	var booted atomic.Bool
 	var stalled atomic.Bool
+	var lastKernelLine string // the last kernel panic or oops line before /init
 	stallTimer := time.AfterFunc(bootTimeout, func() {
 		if !booted.Load() {
 			stalled.Store(true)
@@ -159,6 +167,9 @@ func Boot(ctx context.Context, m Machine, console io.Writer) (Outcome, error) {
 		fmt.Fprintln(console, line)
 		if strings.HasPrefix(line, InfoPrefix) {
 			booted.Store(true)
+		}
+		if !booted.Load() && isKernelDeath(line) {
+			lastKernelLine = strings.TrimSpace(line)
 		}
 		if r, ok := ParseResult(line); ok {
 			o.Results = append(o.Results, r)
@@ -175,15 +186,29 @@ func Boot(ctx context.Context, m Machine, console io.Writer) (Outcome, error) {
 	werr := cmd.Wait()
 	o.Elapsed = time.Since(start)
 	if stalled.Load() {
-		return o, fmt.Errorf("%w: no %q line within %v", ErrBootStalled, strings.TrimSpace(InfoPrefix), bootTimeout)
+		return o, fmt.Errorf("%w: it stalled, no %q line within %v", ErrBootFailed, strings.TrimSpace(InfoPrefix), bootTimeout)
 	}
 	if ctx.Err() != nil {
 		return o, fmt.Errorf("vmtest: VM timed out after %v", timeout)
+	}
+	if !booted.Load() {
+		why := "the VM ended with no line from /init"
+		if lastKernelLine != "" {
+			why += " after " + strconv.Quote(lastKernelLine)
+		}
+		return o, fmt.Errorf("%w: %s", ErrBootFailed, why)
 	}
 	if werr != nil && !errors.Is(werr, exec.ErrWaitDelay) {
 		return o, fmt.Errorf("vmtest: %s: %w", bin, werr)
 	}
 	return o, nil
+}
+
+// isKernelDeath reports a console line with which a kernel reports that it
+// is dying.
+func isKernelDeath(line string) bool {
+	return strings.Contains(line, "Kernel panic") || strings.Contains(line, "Oops:") ||
+		strings.Contains(line, "BUG:") || strings.Contains(line, "general protection fault")
 }
 
 // qemuBefore81 reports whether bin is older than QEMU 8.1, which renamed

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,4 +170,47 @@ func TestBoot(t *testing.T) {
 func moduleRoot(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// TestBootFailedOnlyBeforeInit runs Boot against a stand-in qemu that prints
+// a console and exits: a kernel that dies before /init spoke is a boot
+// failure (retried by cmd/vmtest), one that dies later is a test result.
+func TestBootFailedOnlyBeforeInit(t *testing.T) {
+	for _, c := range []struct {
+		name, console string
+		bootFailed    bool
+		ok            bool
+	}{
+		{"panic before init", "[    1.39] RIP: 0010:sched_clock_cpu+0x9/0x230\n[    1.39] Kernel panic - not syncing: Fatal exception in interrupt\n", true, false},
+		{"silent exit before init", "[    0.10] Linux version 7.2\n", true, false},
+		{"panic after init", InfoPrefix + "kernel=7.2\n[   9.0] Kernel panic - not syncing: oops\n", false, false},
+		{"clean run", InfoPrefix + "kernel=7.2\n" + FormatResult(Result{Name: "percpu", Seconds: 1}) + "\n" + DonePrefix + "runs=1 failed=0\n", false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			consoleFile := filepath.Join(dir, "console")
+			if err := os.WriteFile(consoleFile, []byte(c.console), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			script := "#!/bin/sh\ncat " + consoleFile + "\n"
+			if err := os.WriteFile(filepath.Join(dir, "qemu-system-x86_64"), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+			var console bytes.Buffer
+			o, err := Boot(context.Background(), Machine{Arch: "amd64", Kernel: "k", Initrd: "i", Timeout: time.Minute}, &console)
+			if got := errors.Is(err, ErrBootFailed); got != c.bootFailed {
+				t.Errorf("errors.Is(%v, ErrBootFailed) = %v, want %v", err, got, c.bootFailed)
+			}
+			if c.bootFailed && strings.Contains(c.console, "Kernel panic") && !strings.Contains(err.Error(), "Kernel panic") {
+				t.Errorf("error %q does not quote the panic line", err)
+			}
+			if o.OK() != c.ok {
+				t.Errorf("OK() = %v, want %v (outcome %+v, err %v)", o.OK(), c.ok, o, err)
+			}
+			if console.String() != c.console {
+				t.Errorf("console copy %q, want %q", console.String(), c.console)
+			}
+		})
+	}
 }

@@ -209,7 +209,7 @@ func run(m vmtest.Machine, o options) error {
 	fmt.Printf("vmtest: built %d binaries (%d shared libraries) and the initramfs in %.1fs; booting %s on %s\n",
 		len(files), len(libs), time.Since(start).Seconds(), m.Arch, m.Kernel)
 	res, err := vmtest.Boot(context.Background(), m, os.Stdout)
-	for attempt := 2; attempt <= 3 && errors.Is(err, vmtest.ErrBootStalled); attempt++ {
+	for attempt := 2; attempt <= 3 && errors.Is(err, vmtest.ErrBootFailed); attempt++ {
 		// An infrastructure failure, not a test result: no test ran.
 		fmt.Printf("vmtest: %v; booting again (attempt %d of 3)\n", err, attempt)
 		res, err = vmtest.Boot(context.Background(), m, os.Stdout)
