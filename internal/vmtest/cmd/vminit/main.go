@@ -1,7 +1,7 @@
 //go:build linux
 
 // Command vminit is the /init of the initramfs that vmtest boots. It mounts
-// /proc, /sys, /dev and /tmp, reports what the kernel offers for rseq, runs
+// /proc, /sys, /dev and /tmp, brings the loopback interface up, reports what the kernel offers for rseq, runs
 // the programs listed in /vmtest.json one after another with their output on
 // the console, prints one result line per program and a final line, and
 // powers the machine off. It needs nothing but the files in the initramfs.
@@ -34,6 +34,7 @@ func main() {
 		}
 	}()
 	mounts()
+	loopbackUp()
 	info()
 	plan, err := readPlan()
 	if err != nil {
@@ -66,6 +67,32 @@ func mounts() {
 		}
 	}
 	os.Symlink("/proc/self/fd", "/dev/fd")
+}
+
+// loopbackUp brings the loopback interface up, as every init does: the
+// kernel creates lo down, and tests that serve HTTP on 127.0.0.1 (promrseq's
+// Example_server) need it. The VM has no other network.
+func loopbackUp() {
+	if err := setLoopbackUp(); err != nil {
+		fmt.Printf("vminit: loopback: %v\n", err)
+	}
+}
+
+func setLoopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 func readPlan() (*vmtest.Plan, error) {
