@@ -1,0 +1,5 @@
+//go:build race
+
+package promrseq
+
+const raceEnabled = true
