@@ -8,8 +8,14 @@ GO_CURRENT ?= go1.27.3
 # host leg and the arm64 VM leg test them too, and check-generated checks
 # their generated files.
 EXAMPLES ?= examples/percpumax examples/librseq
-# $(call in-examples,COMMAND) runs COMMAND in every example module.
+# Every module beside the root one that the legs test, vet and boot in the
+# VMs: the examples and promrseq (Prometheus metrics on percpu; its own
+# go.mod so that the root module never requires client_golang).
+MODULES ?= $(EXAMPLES) promrseq
+# $(call in-examples,COMMAND) runs COMMAND in every example module,
+# $(call in-modules,COMMAND) in every module of MODULES.
 in-examples = set -e; for d in $(EXAMPLES); do (cd $$d && $(1)); done
+in-modules = set -e; for d in $(MODULES); do (cd $$d && $(1)); done
 # staticcheck, installed (outside go.mod) into .cache/bin under its version.
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         ?= .cache/bin/staticcheck-$(STATICCHECK_VERSION)
@@ -49,7 +55,7 @@ vet:
 	$(GO) mod tidy -diff
 	cd gen && $(GO) mod tidy -diff
 	cd gen && $(GO) vet ./...
-	$(call in-examples,$(GO) mod tidy -diff && $(GO) vet ./... && CGO_ENABLED=0 $(GO) vet ./... && GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./... && GOARCH=386 CGO_ENABLED=0 $(GO) vet ./...)
+	$(call in-modules,$(GO) mod tidy -diff && $(GO) vet ./... && CGO_ENABLED=0 $(GO) vet ./... && GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./... && GOARCH=386 CGO_ENABLED=0 $(GO) vet ./...)
 	$(GO) vet $(PKGS)
 	CGO_ENABLED=0 $(GO) vet $(PKGS)
 	GOARCH=arm64 CGO_ENABLED=0 $(GO) vet $(PKGS)
@@ -68,7 +74,7 @@ $(STATICCHECK):
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)
 	cd gen && $(abspath $(STATICCHECK)) ./...
-	$(call in-examples,$(abspath $(STATICCHECK)) ./...)
+	$(call in-modules,$(abspath $(STATICCHECK)) ./...)
 	GOARCH=arm64 CGO_ENABLED=0 $(STATICCHECK) $(PKGS)
 
 # The generator's own module (gen/go.mod): IR, back ends, the structure
@@ -80,26 +86,26 @@ test-gen:
 # Pure Go threads: the library registers its own areas (ModeSelf).
 test-nocgo:
 	CGO_ENABLED=0 GORSEQ_EXPECT_MODE=self $(GO) test -count=1 $(PKGS)
-	$(call in-examples,CGO_ENABLED=0 GORSEQ_EXPECT_MODE=self $(GO) test -count=1 ./...)
+	$(call in-modules,CGO_ENABLED=0 GORSEQ_EXPECT_MODE=self $(GO) test -count=1 ./...)
 
 # cgo with glibc registering every thread (ModeLibc; glibc 2.35+).
 test-cgo:
 	CGO_ENABLED=1 GORSEQ_EXPECT_MODE=libc $(GO) test -count=1 $(PKGS)
-	$(call in-examples,CGO_ENABLED=1 GORSEQ_EXPECT_MODE=libc $(GO) test -count=1 ./...)
+	$(call in-modules,CGO_ENABLED=1 GORSEQ_EXPECT_MODE=libc $(GO) test -count=1 ./...)
 
 # cgo with glibc's registration turned off: the legacy shared protocol (ModeShared).
 test-glibc-off:
 	CGO_ENABLED=1 GLIBC_TUNABLES=glibc.pthread.rseq=0 GORSEQ_EXPECT_MODE=shared $(GO) test -count=1 ./rseqop/... ./percpu/...
-	$(call in-examples,CGO_ENABLED=1 GLIBC_TUNABLES=glibc.pthread.rseq=0 GORSEQ_EXPECT_MODE=shared $(GO) test -count=1 ./...)
+	$(call in-modules,CGO_ENABLED=1 GLIBC_TUNABLES=glibc.pthread.rseq=0 GORSEQ_EXPECT_MODE=shared $(GO) test -count=1 ./...)
 
 # No assembly at all: every structure on its portable fallback.
 test-purego:
 	CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -tags purego $(PKGS)
-	$(call in-examples,CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -tags purego ./...)
+	$(call in-modules,CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -tags purego ./...)
 
 test-race:
 	CGO_ENABLED=1 $(GO) test -count=1 -race $(PKGS)
-	$(call in-examples,CGO_ENABLED=1 $(GO) test -count=1 -race ./...)
+	$(call in-modules,CGO_ENABLED=1 $(GO) test -count=1 -race ./...)
 
 # 32-bit: no assembly, every structure on its portable fallback (ModeNone).
 # An amd64 kernel with 32-bit emulation runs linux/386 binaries natively, and
@@ -116,7 +122,7 @@ test-386:
 
 test-386-run:
 	GOARCH=386 CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -short $(PKGS)
-	$(call in-examples,GOARCH=386 CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -short ./...)
+	$(call in-modules,GOARCH=386 CGO_ENABLED=0 GORSEQ_EXPECT_MODE=none $(GO) test -count=1 -short ./...)
 
 # $(call test-c-386,PATTERNS) compiles and links the linux/386 test binary of
 # every package with tests into .cache/386 (one per package: names repeat).
@@ -126,7 +132,7 @@ test-c-386 = for p in $$(GOARCH=386 CGO_ENABLED=0 $(GO) list -f '{{if or .TestGo
 test-386-build:
 	@rm -rf .cache/386 && mkdir -p .cache/386
 	@$(call test-c-386,$(PKGS))
-	@$(call in-examples,$(call test-c-386,./...))
+	@$(call in-modules,$(call test-c-386,./...))
 	@echo "test-386: built $$(ls .cache/386 | wc -l) linux/386 test binaries, not run: this host cannot execute them"
 
 # The current Go release: the runtime internals percpu relies on must still
@@ -147,6 +153,7 @@ check-generated:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 ./percpu
+	cd promrseq && $(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 .
 
 # --- VM and emulator tests (internal/vmtest; see its README) ---
 # Kernels come from Debian's archive (root and network the first time; cached
@@ -173,15 +180,15 @@ VMTEST_ENV    ?= -env GORSEQ_EXPECT_MODE=self
 kernels:
 	KERNEL_CACHE=$(KERNELS) bash internal/vmtest/kernels.sh
 
-# $(call example-bins,ARCH) compiles the example modules' test binaries
-# (static) into .cache/examples/ARCH; $(call example-bin-flags,ARCH) hands
+# $(call example-bins,ARCH) compiles the test binaries of MODULES (the
+# examples and promrseq; static) into .cache/examples/ARCH; $(call example-bin-flags,ARCH) hands
 # them to vmtest (-bin), to run in the same VM as the packages.
 example-bins = mkdir -p .cache/examples/$(1) && \
-	$(call in-examples,GOOS=linux GOARCH=$(1) CGO_ENABLED=0 $(GO) test -c -o $(CURDIR)/.cache/examples/$(1)/$$(basename $$d).test .)
-example-bin-flags = $(foreach e,$(EXAMPLES),-bin .cache/examples/$(1)/$(notdir $(e)).test)
+	$(call in-modules,GOOS=linux GOARCH=$(1) CGO_ENABLED=0 $(GO) test -c -o $(CURDIR)/.cache/examples/$(1)/$$(basename $$d).test .)
+example-bin-flags = $(foreach e,$(MODULES),-bin .cache/examples/$(1)/$(notdir $(e)).test)
 
 # $(call vm-self,ARCH,KERNEL) boots KERNEL ($(KERNELS)/KERNEL/vmlinuz) with the
-# packages' and the example modules' non-cgo test binaries (ModeSelf).
+# packages' and MODULES' non-cgo test binaries (ModeSelf).
 vm-self = $(call example-bins,$(1)) && \
 	$(VMTEST) -arch $(1) -kernel $(KERNELS)/$(2)/vmlinuz $(VMTEST_FLAGS) $(VMTEST_ENV) \
 		$(addprefix -pkg ,$(VMTEST_PKGS)) $(call example-bin-flags,$(1)) -- $(VMTEST_ARGS)
@@ -239,10 +246,11 @@ test-linux72-glibc-off: kernels
 # With one guest instruction per block interrupts, preemption and signals land
 # on any instruction: these legs run every abort proof (percpu's
 # TestOpAbortRestart, the example modules', rseqop's fence test) and require
-# the aborts, on arm64 6.12, amd64 7.2 and arm64 7.2. Slower (arm64 boot alone
+# the aborts, on arm64 6.12, amd64 7.2 and arm64 7.2 (promrseq's
+# TestMetricsAbortRestart too). Slower (arm64 boot alone
 # about 20 s).
 VMTEST_ABORT_PKGS ?= ./percpu ./rseqop
-VMTEST_ABORT_RUN  ?= ^(TestOpAbortRestart|TestAbortRestart|TestLoad[A-Za-z]+|TestFenceOrdersLongSections)$$
+VMTEST_ABORT_RUN  ?= ^(TestOpAbortRestart|TestAbortRestart|TestLoad[A-Za-z]+|TestFenceOrdersLongSections|TestMetricsAbortRestart)$$
 vm-aborts = $(call example-bins,$(1)) && \
 	$(VMTEST) -arch $(1) -kernel $(KERNELS)/$(2)/vmlinuz $(VMTEST_FLAGS) -one-insn-per-tb $(VMTEST_ENV) \
 		$(addprefix -pkg ,$(VMTEST_ABORT_PKGS)) $(call example-bin-flags,$(1)) -- $(VMTEST_ARGS) -test.v -test.run '$(VMTEST_ABORT_RUN)'
