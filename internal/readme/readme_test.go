@@ -10,7 +10,8 @@ import (
 )
 
 // TestREADMEPrograms: the README's install steps (go mod edit -require
-// -replace to a checkout, go mod tidy) in a new module beside a checkout,
+// -replace to a checkout, go mod tidy; for a program that imports promrseq,
+// the promrseq section's steps) in a new module beside a checkout,
 // then every ```go block of the README, each a whole program, built and run
 // there; its output must contain what its comments after "//" on a
 // fmt.Println line promise when they are literal values (e.g. "// 8000 8000
@@ -39,6 +40,12 @@ func TestREADMEPrograms(t *testing.T) {
 	if steps == nil {
 		t.Fatal("no install steps in the README")
 	}
+	// A program that imports promrseq runs the promrseq section's steps
+	// instead (they require both modules before go mod tidy).
+	promSteps := regexp.MustCompile("(?s)## Prometheus metrics: promrseq.*?```sh\n(.*?)```").FindStringSubmatch(string(readme))
+	if promSteps == nil {
+		t.Fatal("no promrseq install steps in the README")
+	}
 	// The work area: a checkout at ../gorseq beside the user's module, as
 	// the steps assume (a symlink to this checkout instead of the clone).
 	work := t.TempDir()
@@ -65,7 +72,11 @@ func TestREADMEPrograms(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(prog), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		for _, line := range strings.Split(strings.TrimSpace(steps[1]), "\n") {
+		install := steps[1]
+		if strings.Contains(prog, `"github.com/gorseq/rseq/promrseq"`) {
+			install = promSteps[1]
+		}
+		for _, line := range strings.Split(strings.TrimSpace(install), "\n") {
 			line = strings.TrimSpace(strings.SplitN(line, "#", 2)[0])
 			if line == "" || strings.HasPrefix(line, "git clone") {
 				continue // the checkout is already there
