@@ -64,7 +64,8 @@
 // got a fractional Add (see percpu.Counter): 559 bytes against 542 on 2
 // slots, about 1.6 KB on 128 CPUs all counting. A histogram adds 2 x slots +
 // 1 shards of 112 bytes and its buckets per slot it was observed on (40 KB
-// more on 128 slots): use them for hot series. The README has the tables.
+// more on 128 slots): use them for hot series. The module's README.md has
+// the tables.
 //
 // Where rseq is unavailable (see percpu.Status) every metric keeps working
 // on percpu's fallbacks.
