@@ -3,37 +3,15 @@
 package percpu
 
 import (
-	"fmt"
-	"os"
 	"runtime"
-	"runtime/debug"
-	"strings"
 	"sync"
 	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-)
 
-// residentBytes returns the process's resident memory (VmRSS) after
-// returning the heap's free pages to the system.
-func residentBytes(t testing.TB) int64 {
-	runtime.GC()
-	debug.FreeOSMemory()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skip(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			var kb int64
-			fmt.Sscan(v, &kb)
-			return kb * 1024
-		}
-	}
-	t.Skip("no VmRSS")
-	return 0
-}
+	"github.com/gorseq/rseq/internal/testutil"
+)
 
 // arenaResident returns the bytes of the arena's chunks that are resident
 // (mincore), and how many chunks there are.
@@ -68,14 +46,14 @@ type counterCost struct {
 // counterBytes creates n counters, each allocated alone and added to once
 // from this thread, and measures what they cost, keeping them alive meanwhile.
 func counterBytes(t testing.TB, n int) counterCost {
-	before := residentBytes(t)
+	before := testutil.ResidentBytes(t)
 	arenaBefore, chunksBefore := arenaResident(t)
 	cs := make([]*Counter, n)
 	for i := range cs {
 		cs[i] = new(Counter)
 		cs[i].Inc()
 	}
-	after := residentBytes(t)
+	after := testutil.ResidentBytes(t)
 	arenaAfter, chunksAfter := arenaResident(t)
 	runtime.KeepAlive(cs)
 	words := float64(arenaAfter - arenaBefore)

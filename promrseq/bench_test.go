@@ -329,16 +329,3 @@ func BenchmarkHistogramWrite(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkSeriesMemory reports the resident bytes of one CounterVec series
-// (two labels, incremented once) per implementation, as TestSeriesMemory
-// measures them.
-func BenchmarkSeriesMemory(b *testing.B) {
-	for _, impl := range benchImpls {
-		b.Run("impl="+impl.name, func(b *testing.B) {
-			for b.Loop() {
-				b.ReportMetric(seriesBytes(b, impl.api, 100_000), "B/series")
-			}
-		})
-	}
-}

@@ -1,39 +1,16 @@
+//go:build linux
+
 package promrseq
 
 import (
-	"fmt"
-	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
-	"strings"
 	"testing"
 
+	"github.com/gorseq/rseq/internal/testutil"
 	"github.com/gorseq/rseq/percpu"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// residentBytes is the process's resident memory after a collection that
-// returned free pages to the kernel: the heap, the runtime's records and
-// the per-CPU arena's pages alike.
-func residentBytes(t testing.TB) int64 {
-	t.Helper()
-	runtime.GC()
-	debug.FreeOSMemory()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skip(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			var kb int64
-			fmt.Sscan(v, &kb)
-			return kb * 1024
-		}
-	}
-	t.Skip("no VmRSS")
-	return 0
-}
 
 // seriesBytes creates n series of a CounterVec with two labels, increments
 // each once, and returns the resident bytes per series (the label values
@@ -44,12 +21,12 @@ func seriesBytes(t testing.TB, api metricsAPI, n int) float64 {
 	for i := range values {
 		values[i] = [2]string{"/api/v1/items/" + strconv.Itoa(i), strconv.Itoa(200 + i%5)}
 	}
-	before := residentBytes(t)
+	before := testutil.ResidentBytes(t)
 	vec := api.newCounterVec(prometheus.CounterOpts{Name: "http_requests_total", Help: "Requests."}, []string{"path", "code"})
 	for _, v := range values {
 		api.counterWith(vec, v[0], v[1]).Inc()
 	}
-	after := residentBytes(t)
+	after := testutil.ResidentBytes(t)
 	runtime.KeepAlive(vec)
 	runtime.KeepAlive(values)
 	return float64(after-before) / float64(n)
@@ -88,13 +65,13 @@ func TestHistogramMemory(t *testing.T) {
 	}
 	const n = 20_000
 	perHistogram := func(api metricsAPI) float64 {
-		before := residentBytes(t)
+		before := testutil.ResidentBytes(t)
 		hs := make([]prometheus.Histogram, n)
 		for i := range hs {
 			hs[i] = api.newHistogram(prometheus.HistogramOpts{Name: "h", Help: "h"})
 			hs[i].Observe(0.1)
 		}
-		after := residentBytes(t)
+		after := testutil.ResidentBytes(t)
 		runtime.KeepAlive(hs)
 		return float64(after-before) / n
 	}
@@ -139,12 +116,25 @@ func TestSeriesReclaim(t *testing.T) {
 	for r := range 30 {
 		round()
 		if r == 2 {
-			base = residentBytes(t)
+			base = testutil.ResidentBytes(t)
 		}
 	}
-	grown := residentBytes(t) - base
+	grown := testutil.ResidentBytes(t) - base
 	t.Logf("resident memory after 30 rounds of 10k series: %+d bytes since round 3", grown)
 	if grown > 4<<20 {
 		t.Errorf("resident memory grew by %d bytes over 27 rounds of 10k dropped series: their words are not reused", grown)
+	}
+}
+
+// BenchmarkSeriesMemory reports the resident bytes of one CounterVec series
+// (two labels, incremented once) per implementation, as TestSeriesMemory
+// measures them.
+func BenchmarkSeriesMemory(b *testing.B) {
+	for _, impl := range benchImpls {
+		b.Run("impl="+impl.name, func(b *testing.B) {
+			for b.Loop() {
+				b.ReportMetric(seriesBytes(b, impl.api, 100_000), "B/series")
+			}
+		})
 	}
 }
