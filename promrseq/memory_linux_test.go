@@ -12,6 +12,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// bytesEach returns the resident memory that allocate takes (what it
+// returns is kept alive until measured), divided by n.
+func bytesEach(t testing.TB, n int, allocate func() any) float64 {
+	t.Helper()
+	before := testutil.ResidentBytes(t)
+	made := allocate()
+	after := testutil.ResidentBytes(t)
+	runtime.KeepAlive(made)
+	return float64(after-before) / float64(n)
+}
+
 // seriesBytes creates n series of a CounterVec with two labels, increments
 // each once, and returns the resident bytes per series (the label values
 // exist before, as they would in a program).
@@ -21,15 +32,14 @@ func seriesBytes(t testing.TB, api metricsAPI, n int) float64 {
 	for i := range values {
 		values[i] = [2]string{"/api/v1/items/" + strconv.Itoa(i), strconv.Itoa(200 + i%5)}
 	}
-	before := testutil.ResidentBytes(t)
-	vec := api.newCounterVec(prometheus.CounterOpts{Name: "http_requests_total", Help: "Requests."}, []string{"path", "code"})
-	for _, v := range values {
-		api.counterWith(vec, v[0], v[1]).Inc()
-	}
-	after := testutil.ResidentBytes(t)
-	runtime.KeepAlive(vec)
-	runtime.KeepAlive(values)
-	return float64(after-before) / float64(n)
+	defer runtime.KeepAlive(values)
+	return bytesEach(t, n, func() any {
+		vec := api.newCounterVec(prometheus.CounterOpts{Name: "http_requests_total", Help: "Requests."}, []string{"path", "code"})
+		for _, v := range values {
+			api.counterWith(vec, v[0], v[1]).Inc()
+		}
+		return vec
+	})
 }
 
 // TestSeriesMemory: a CounterVec series of this package costs at most twice
@@ -65,15 +75,14 @@ func TestHistogramMemory(t *testing.T) {
 	}
 	const n = 20_000
 	perHistogram := func(api metricsAPI) float64 {
-		before := testutil.ResidentBytes(t)
-		hs := make([]prometheus.Histogram, n)
-		for i := range hs {
-			hs[i] = api.newHistogram(prometheus.HistogramOpts{Name: "h", Help: "h"})
-			hs[i].Observe(0.1)
-		}
-		after := testutil.ResidentBytes(t)
-		runtime.KeepAlive(hs)
-		return float64(after-before) / n
+		return bytesEach(t, n, func() any {
+			hs := make([]prometheus.Histogram, n)
+			for i := range hs {
+				hs[i] = api.newHistogram(prometheus.HistogramOpts{Name: "h", Help: "h"})
+				hs[i].Observe(0.1)
+			}
+			return hs
+		})
 	}
 	vanilla, ours := perHistogram(vanillaAPI), perHistogram(promrseqAPI)
 	slots := max(percpu.Status().Slots, 1)
