@@ -1,10 +1,11 @@
 //go:build linux
 
 // Command vminit is the /init of the initramfs that vmtest boots. It mounts
-// /proc, /sys, /dev and /tmp, brings the loopback interface up, reports what the kernel offers for rseq, runs
-// the programs listed in /vmtest.json one after another with their output on
-// the console, prints one result line per program and a final line, and
-// powers the machine off. It needs nothing but the files in the initramfs.
+// /proc, /sys, /dev and /tmp, brings the loopback interface up, reports what
+// the kernel offers for rseq, runs the programs listed in /vmtest.json one
+// after another with their output on the console, prints one result line per
+// program and a final line, and powers the machine off. It needs nothing but
+// the files in the initramfs.
 package main
 
 import (

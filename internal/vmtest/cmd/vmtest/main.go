@@ -211,7 +211,7 @@ func run(m vmtest.Machine, o options) error {
 	res, err := vmtest.Boot(context.Background(), m, os.Stdout)
 	for attempt := 2; attempt <= 3 && errors.Is(err, vmtest.ErrBootFailed); attempt++ {
 		// An infrastructure failure, not a test result: no test ran.
-		fmt.Printf("vmtest: %v; booting again (attempt %d of 3)\n", err, attempt)
+		fmt.Printf("%v; booting again (attempt %d of 3)\n", err, attempt) // err says "vmtest: "
 		res, err = vmtest.Boot(context.Background(), m, os.Stdout)
 	}
 	fmt.Printf("vmtest: VM ran %.1fs\n", res.Elapsed.Seconds())
